@@ -1,0 +1,151 @@
+"""Load KonnectNXT background-verification reports into the warehouse; run it from cron.
+
+Each run registers the case ids it is given, polls the tracked cases that are due (open cases on a
+backoff; terminal ones never again), loads them into the `konnectnxt` dataset and prints a summary.
+
+exit codes:
+  0  every due case was fetched and loaded
+  1  partial: at least one case failed (see konnectnxt.fetch_errors) or an input line held a bad id
+  2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
+     in progress, unusable destination, or authentication failed
+  3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
+"""
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from typing import List, Optional
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# dlt reads .dlt/ and we resolve relative DuckDB paths from the project dir: the repo, not the cwd.
+os.environ.setdefault("DLT_PROJECT_DIR", REPO_ROOT)
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from konnectnxt.errors import EXIT_INTERNAL_ERROR, BgvError  # noqa: E402
+from konnectnxt.progress import FetchProgress  # noqa: E402
+from konnectnxt.redaction import RedactingFormatter, redact  # noqa: E402
+from konnectnxt.run import RunReport, RunRequest, run_pipeline  # noqa: E402
+
+logger = logging.getLogger("bgv")
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bgv.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 2)[2] + (
+            "\nconfiguration: [sources.konnectnxt] in .dlt/config.toml and .dlt/secrets.toml, or env "
+            "SOURCES__KONNECTNXT__<KEY>; the DuckDB file is [destination.duckdb] credentials "
+            "(default bgv.duckdb, relative to the repo root). See README.md."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--case-id", action="append", default=[], metavar="ID", dest="case_ids",
+                        help="track this case id (32 hex, dashes optional); repeatable")
+    parser.add_argument("--cases-file", action="append", default=[], metavar="PATH", dest="cases_files",
+                        help="track every case id in PATH: a saved bulk-submit response (JSON), a JSON list "
+                             "of ids, a CSV with a case_id column, or one id per line; repeatable")
+    parser.add_argument("--all-open", action="store_true",
+                        help="poll every open case now, ignoring the backoff (never within min_poll_interval)")
+    parser.add_argument("--refresh-completed", action="store_true",
+                        help="also re-fetch completed and rejected cases")
+    parser.add_argument("--demo", action="store_true",
+                        help="run against a built-in sandbox of the API with 50 demo cases, into "
+                             "bgv_demo.duckdb (no API key needed; never touches bgv.duckdb)")
+    parser.add_argument("--verbose", action="store_true", help="detail and tracebacks on stderr")
+    return parser.parse_args(argv)
+
+
+def configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("dlt").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def format_summary(report: RunReport) -> str:
+    stats = report.stats
+    lines = [f"bgv run {stats.run_id[:8]} (pipeline {report.pipeline_name})"]
+    if report.tracked == 0:
+        lines += [
+            "  no cases are tracked yet. Add some with --case-id ID or --cases-file submit_response.json,",
+            "  or list them under [sources.konnectnxt] case_ids; try it out with --demo.",
+        ]
+    else:
+        lines += [
+            f"  tracked cases:   {report.tracked} ({report.tracked_open} open)"
+            + (f", {report.registered} newly registered" if report.registered else ""),
+            f"  due:             {stats.due}",
+            f"  fetched:         {stats.fetched}",
+            f"  changed:         {stats.changed}",
+            f"  newly completed: {stats.newly_completed}",
+            f"  failed:          {stats.failed}" + ("  (see konnectnxt.fetch_errors)" if stats.failed else ""),
+        ]
+        if stats.unparsed_completed_at:
+            lines.append(f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)")
+    for problem in report.input_problems:
+        lines.append(f"  skipped input: {problem}")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    if report.table_rows:
+        lines.append("  rows in tables (loaded this run):")
+        for table, count in report.table_rows.items():
+            loaded = report.loaded_rows.get(table)
+            lines.append(f"    {report.dataset}.{table:<16} {count:>8}" + (f"  ({loaded})" if loaded else ""))
+    lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
+    if report.destination.endswith(".duckdb"):
+        lines.append(
+            f"  query:    duckdb -readonly {report.destination} "
+            f"\"select status, result, count(*) from {report.dataset}.cases group by all\""
+        )
+    return "\n".join(lines)
+
+
+def write_last_error(pipeline_name: str) -> Optional[str]:
+    try:
+        from dlt.common.pipeline import get_dlt_pipelines_dir
+
+        folder = os.path.join(get_dlt_pipelines_dir(), pipeline_name)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "last_error.log")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(redact(traceback.format_exc()))
+        return path
+    except Exception:
+        return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo)
+    try:
+        report = run_pipeline(request, on_progress=FetchProgress())
+    except BgvError as exc:
+        if args.verbose:
+            logger.debug("detail", exc_info=True)
+        print(redact(f"bgv: {exc}"), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bgv: interrupted; nothing from this run's fetch was loaded", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        path = write_last_error(request.pipeline_name)
+        if args.verbose:
+            print(redact(traceback.format_exc()), file=sys.stderr)
+        where = f"traceback in {path}" if path else "rerun with --verbose for the traceback"
+        print(redact(f"bgv: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} ({where})"),
+              file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    print(format_summary(report))
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""KonnectNXT BGV reports as a dlt source: cases, checks, entries, fields, documents and polling state."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+import dlt
+from dlt.sources import DltResource
+
+from .client import FetchOutcome, KonnectNxtClient, fetch_reports
+from .config import KonnectNxtConfiguration
+from .schedule import TrackedCase, after_failure, after_report, is_terminal
+from .settings import (
+    CASES,
+    CHECK_DOCUMENTS,
+    CHECK_FIELDS,
+    CHECKS,
+    ENTRIES,
+    FETCH_ERRORS,
+    TOMBSTONE_COLUMN,
+    TRACKED_CASES,
+)
+from .transform import ReportRows, report_fingerprint, report_rows
+
+logger = logging.getLogger("bgv")
+
+
+@dataclass
+class RunStats:
+    """What one run's polling did, for the summary and the exit code."""
+
+    run_id: str
+    due: int = 0
+    fetched: int = 0
+    changed: int = 0
+    newly_completed: int = 0
+    failed: int = 0
+    unparsed_completed_at: int = 0
+    failures: List[str] = field(default_factory=list)
+    on_progress: Optional[Callable[[int, int], None]] = None
+
+
+@dataclass
+class PolledCase:
+    """One case after its poll: new bookkeeping, the outcome, and its rows if a report came back."""
+
+    tracked: TrackedCase
+    rows: Optional[ReportRows] = None
+    fetch_error: Optional[Dict[str, Any]] = None
+
+
+def _text(*, nullable: bool = True) -> Dict[str, Any]:
+    return {"data_type": "text", "nullable": nullable}
+
+
+def _timestamp() -> Dict[str, Any]:
+    return {"data_type": "timestamp", "timezone": True}
+
+
+def _bigint() -> Dict[str, Any]:
+    return {"data_type": "bigint"}
+
+
+def _tombstone() -> Dict[str, Any]:
+    return {"data_type": "bool", "hard_delete": True}
+
+
+def tracked_cases_columns() -> Dict[str, Dict[str, Any]]:
+    return {
+        "case_id": _text(nullable=False),
+        "source": _text(),
+        "added_at": _timestamp(),
+        "last_polled_at": _timestamp(),
+        "next_poll_at": _timestamp(),
+        "poll_step": _bigint(),
+        "consecutive_failures": _bigint(),
+        "last_error": _text(),
+        "last_status": _text(),
+        "report_hash": _text(),
+    }
+
+
+def _child_columns(index_column: str, **extra: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    return {
+        "case_id": _text(nullable=False),
+        "check_key": _text(),
+        index_column: _bigint(),
+        **extra,
+        TOMBSTONE_COLUMN: _tombstone(),
+    }
+
+
+@dlt.resource(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
+def registered_cases(rows: List[Dict[str, Any]]) -> Iterator[List[Dict[str, Any]]]:
+    """New ids entering the registry, loaded before any request is sent."""
+    yield rows
+
+
+@dlt.source(name="konnectnxt", max_table_nesting=0)
+def konnectnxt(
+    due_cases: Sequence[TrackedCase], configuration: KonnectNxtConfiguration, stats: RunStats
+) -> Sequence[DltResource]:
+    """Polls `due_cases` and emits their report rows and bookkeeping, one table per resource."""
+    client = KonnectNxtClient(
+        configuration.base_url,
+        configuration.api_key,
+        timeout=configuration.request_timeout,
+        max_attempts=configuration.max_attempts,
+        max_retries_per_run=configuration.max_retries_per_run,
+        retry_base_delay=configuration.retry_base_delay,
+        retry_max_delay=configuration.retry_max_delay,
+        max_requests_per_second=configuration.max_requests_per_second,
+    )
+    polled = polled_cases(due_cases, client, configuration, stats)
+    return [
+        polled | tracked_cases,
+        polled | cases,
+        polled | checks,
+        polled | entries,
+        polled | check_fields,
+        polled | check_documents,
+        polled | fetch_errors,
+    ]
+
+
+@dlt.resource(selected=False)
+def polled_cases(
+    due_cases: Sequence[TrackedCase],
+    client: KonnectNxtClient,
+    configuration: KonnectNxtConfiguration,
+    stats: RunStats,
+) -> Iterator[PolledCase]:
+    """Fetches each due case once and turns the answer into rows and new bookkeeping."""
+    by_id = {case.case_id: case for case in due_cases}
+    stats.due = len(by_id)
+    done = 0
+    for outcome in fetch_reports(client, list(by_id), configuration.workers):
+        yield poll_result(by_id[outcome.case_id], outcome, configuration, stats)
+        done += 1
+        if stats.on_progress:
+            stats.on_progress(done, stats.due)
+
+
+def poll_result(
+    case: TrackedCase, outcome: FetchOutcome, configuration: KonnectNxtConfiguration, stats: RunStats
+) -> PolledCase:
+    """The bookkeeping and rows of one fetch outcome; counts it in `stats`."""
+    intervals = dict(poll_intervals=configuration.poll_intervals, min_poll_interval=configuration.min_poll_interval)
+    if not outcome.ok:
+        stats.failed += 1
+        stats.failures.append(f"{outcome.case_id}: {outcome.error}")
+        tracked = after_failure(case, polled_at=outcome.polled_at, error=outcome.error, **intervals)
+        fetch_error = {
+            "case_id": outcome.case_id,
+            "http_status": outcome.http_status,
+            "error_message": outcome.error,
+            "attempts": outcome.attempts,
+            "failed_at": datetime.now(timezone.utc),
+            "run_id": stats.run_id,
+        }
+        return PolledCase(tracked, fetch_error=fetch_error)
+    status = outcome.data.get("status")
+    status = status if isinstance(status, str) else None
+    tracked = after_report(
+        case, polled_at=outcome.polled_at, status=status, fingerprint=report_fingerprint(outcome.data), **intervals
+    )
+    rows = report_rows(
+        case.case_id,
+        outcome.data,
+        fetched_at=outcome.polled_at,
+        first_seen_at=case.first_seen_at,
+        report_timezone=configuration.timezone,
+    )
+    stats.fetched += 1
+    stats.changed += tracked.report_hash != case.report_hash
+    stats.newly_completed += is_terminal(status) and not is_terminal(case.last_status)
+    stats.unparsed_completed_at += rows.unparsed_completed_at
+    return PolledCase(tracked, rows=rows)
+
+
+def _snapshot_or_tombstone(case_id: str, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    # An empty snapshot still has to delete the case's old rows: send a hard-delete tombstone.
+    return rows or [{"case_id": case_id, TOMBSTONE_COLUMN: True}]
+
+
+@dlt.transformer(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
+def tracked_cases(polled: PolledCase) -> Iterator[Dict[str, Any]]:
+    yield polled.tracked.row()
+
+
+@dlt.transformer(
+    name=CASES,
+    write_disposition="merge",
+    primary_key="case_id",
+    columns={
+        "case_id": _text(nullable=False),
+        "reference_id": _text(),
+        "status": _text(),
+        "result": _text(),
+        "candidate_name": _text(),
+        "candidate_photo": _text(),
+        "generated_at": _timestamp(),
+        "first_seen_at": _timestamp(),
+        "last_fetched_at": _timestamp(),
+    },
+)
+def cases(polled: PolledCase) -> Iterator[Dict[str, Any]]:
+    if polled.rows:
+        yield polled.rows.case
+
+
+@dlt.transformer(
+    name=CHECKS,
+    write_disposition="merge",
+    merge_key="case_id",
+    columns={
+        "case_id": _text(nullable=False),
+        "check_key": _text(),
+        "check_type": _text(),
+        "check_name": _text(),
+        "category": _text(),
+        "status": _text(),
+        "result": _text(),
+        "completed_at": _timestamp(),
+        "completed_at_raw": _text(),
+        "remark": _text(),
+        TOMBSTONE_COLUMN: _tombstone(),
+    },
+)
+def checks(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+    if polled.rows:
+        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.checks)
+
+
+@dlt.transformer(name=ENTRIES, write_disposition="merge", merge_key="case_id", columns=_child_columns("entry_index"))
+def entries(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+    if polled.rows:
+        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.entries)
+
+
+@dlt.transformer(
+    name=CHECK_FIELDS,
+    write_disposition="merge",
+    merge_key="case_id",
+    columns=_child_columns("field_index", label=_text(), value=_text()),
+)
+def check_fields(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+    if polled.rows:
+        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.check_fields)
+
+
+@dlt.transformer(
+    name=CHECK_DOCUMENTS,
+    write_disposition="merge",
+    merge_key="case_id",
+    columns=_child_columns("document_index", url=_text()),
+)
+def check_documents(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+    if polled.rows:
+        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.check_documents)
+
+
+@dlt.transformer(
+    name=FETCH_ERRORS,
+    write_disposition="append",
+    columns={
+        "case_id": _text(nullable=False),
+        "http_status": _bigint(),
+        "error_message": _text(),
+        "attempts": _bigint(),
+        "failed_at": _timestamp(),
+        "run_id": _text(),
+    },
+)
+def fetch_errors(polled: PolledCase) -> Iterator[Dict[str, Any]]:
+    if polled.fetch_error:
+        yield polled.fetch_error

@@ -1,0 +1,130 @@
+"""Polling schedule: which tracked cases are due, and their bookkeeping after a poll."""
+
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from .settings import TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class TrackedCase:
+    """One row of `tracked_cases`, plus what the run reads from `cases` to schedule it."""
+
+    case_id: str
+    source: str
+    added_at: datetime
+    last_polled_at: Optional[datetime] = None
+    next_poll_at: Optional[datetime] = None
+    poll_step: int = 0
+    consecutive_failures: int = 0
+    last_error: Optional[str] = None
+    last_status: Optional[str] = None
+    report_hash: Optional[str] = None
+    # Read from `cases`, not stored in `tracked_cases`:
+    first_seen_at: Optional[datetime] = None
+    last_fetched_at: Optional[datetime] = None
+
+    def row(self) -> Dict[str, Any]:
+        """The `tracked_cases` row."""
+        row = asdict(self)
+        del row["first_seen_at"], row["last_fetched_at"]
+        return row
+
+
+TRACKED_CASE_COLUMNS = [f.name for f in fields(TrackedCase)]
+
+
+def is_terminal(status: Optional[str]) -> bool:
+    """Completed and rejected cases are final; every other status, unknown ones too, is open."""
+    return status in TERMINAL_STATUSES
+
+
+def due_cases(
+    tracked: Iterable[TrackedCase],
+    now: datetime,
+    *,
+    min_poll_interval: float,
+    all_open: bool = False,
+    refresh_completed: bool = False,
+) -> List[TrackedCase]:
+    """Cases to request in this run, longest-waiting first."""
+    polite_after = now - timedelta(seconds=min_poll_interval)
+    due = []
+    for case in tracked:
+        if case.last_fetched_at is not None and case.last_fetched_at > polite_after:
+            continue
+        if is_terminal(case.last_status):
+            if refresh_completed:
+                due.append(case)
+        elif all_open or case.next_poll_at is None or case.next_poll_at <= now:
+            due.append(case)
+    return sorted(due, key=lambda c: (c.next_poll_at is not None, c.next_poll_at or now, c.case_id))
+
+
+def poll_interval(step: int, poll_intervals: Sequence[float], min_poll_interval: float) -> timedelta:
+    """The wait after `step` unchanged polls; the last interval repeats."""
+    seconds = poll_intervals[min(step, len(poll_intervals) - 1)]
+    return timedelta(seconds=max(seconds, min_poll_interval))
+
+
+def after_report(
+    case: TrackedCase,
+    *,
+    polled_at: datetime,
+    status: Optional[str],
+    fingerprint: str,
+    poll_intervals: Sequence[float],
+    min_poll_interval: float,
+) -> TrackedCase:
+    """Bookkeeping after a fetch that returned a report: a change resets the backoff."""
+    changed = fingerprint != case.report_hash
+    step = 0 if changed else case.poll_step + 1
+    next_poll_at = (
+        None
+        if is_terminal(status)
+        else polled_at + poll_interval(step, poll_intervals, min_poll_interval)
+    )
+    return replace(
+        case,
+        last_polled_at=polled_at,
+        next_poll_at=next_poll_at,
+        poll_step=step,
+        consecutive_failures=0,
+        last_error=None,
+        last_status=status,
+        report_hash=fingerprint,
+        first_seen_at=case.first_seen_at or polled_at,
+        last_fetched_at=polled_at,
+    )
+
+
+def after_failure(
+    case: TrackedCase,
+    *,
+    polled_at: datetime,
+    error: str,
+    poll_intervals: Sequence[float],
+    min_poll_interval: float,
+) -> TrackedCase:
+    """Bookkeeping after a failed fetch: report data untouched, retry later on a growing backoff."""
+    failures = case.consecutive_failures + 1
+    return replace(
+        case,
+        last_polled_at=polled_at,
+        next_poll_at=polled_at + poll_interval(failures - 1, poll_intervals, min_poll_interval),
+        consecutive_failures=failures,
+        last_error=error,
+    )
+
+
+def new_registrations(
+    sources: Dict[str, str], known_case_ids: Iterable[str], added_at: datetime
+) -> List[TrackedCase]:
+    """Tracked-case rows for ids not yet in the registry."""
+    known = set(known_case_ids)
+    return [
+        TrackedCase(case_id=case_id, source=source, added_at=added_at)
+        for case_id, source in sources.items()
+        if case_id not in known
+    ]

@@ -1,0 +1,36 @@
+"""Constants of the KonnectNXT source: API facts, defaults, table names and keys."""
+
+BASE_URL = "https://bgv.konnectnxt.com/api"
+REPORT_PATH = "/recruiter/v2/report-json/"
+
+PIPELINE_NAME = "bgv"
+DEMO_PIPELINE_NAME = "bgv_demo"
+DATASET_NAME = "konnectnxt"
+DUCKDB_FILE = "bgv.duckdb"
+DEMO_DUCKDB_FILE = "bgv_demo.duckdb"
+
+# The vendor asks for a backoff starting 30 s, 60 s, 5 min; we grow to a 6 h cap for idle cases.
+POLL_INTERVALS = [30, 60, 300, 900, 1800, 3600, 7200, 21600]
+MIN_POLL_INTERVAL = 15
+REPORT_TIMEZONE = "Asia/Kolkata"
+WORKERS = 10
+REQUEST_TIMEOUT = 30.0
+MAX_ATTEMPTS = 4
+MAX_RETRIES_PER_RUN = 200
+RETRY_BASE_DELAY = 1.0
+RETRY_MAX_DELAY = 60.0
+
+TERMINAL_STATUSES = frozenset({"completed", "rejected"})
+
+TRACKED_CASES = "tracked_cases"
+CASES = "cases"
+CHECKS = "checks"
+ENTRIES = "entries"
+CHECK_FIELDS = "check_fields"
+CHECK_DOCUMENTS = "check_documents"
+FETCH_ERRORS = "fetch_errors"
+# Tables that hold one case's snapshot and are replaced whole on every fetch of that case.
+SNAPSHOT_CHILD_TABLES = (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS)
+REPORT_TABLES = (CASES, *SNAPSHOT_CHILD_TABLES)
+# A row flagged with this column deletes the case's old rows and is never inserted itself.
+TOMBSTONE_COLUMN = "_tombstone"

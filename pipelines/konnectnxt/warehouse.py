@@ -1,0 +1,163 @@
+"""The warehouse side of a run: which pipeline and file, polling state, pending packages, counts."""
+
+import logging
+import os
+from datetime import datetime
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.runtime import run_context
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from .errors import ConfigurationError, DestinationError
+from .schedule import TRACKED_CASE_COLUMNS, TrackedCase
+from .settings import (
+    DATASET_NAME,
+    DEMO_DUCKDB_FILE,
+    DEMO_PIPELINE_NAME,
+    DUCKDB_FILE,
+    REPORT_TABLES,
+    TERMINAL_STATUSES,
+    FETCH_ERRORS,
+    TRACKED_CASES,
+)
+
+logger = logging.getLogger("bgv")
+
+
+def project_dir() -> str:
+    """Where `.dlt/` lives and relative DuckDB paths start: DLT_PROJECT_DIR, set to the repo root."""
+    return run_context.active().run_dir
+
+
+def duckdb_path(pipeline_name: str) -> str:
+    """The DuckDB file: `[destination.duckdb] credentials`, relative to the project dir; demo is fixed."""
+    if pipeline_name == DEMO_PIPELINE_NAME:
+        configured: Any = DEMO_DUCKDB_FILE
+    else:
+        configured = dlt.config.get("destination.duckdb.credentials") or DUCKDB_FILE
+    if isinstance(configured, dict) or hasattr(configured, "get"):
+        configured = configured.get("database") or DUCKDB_FILE
+    path = str(configured).removeprefix("duckdb:///")
+    if path == ":memory:" or path.startswith(("md:", "motherduck:")):
+        raise ConfigurationError(
+            f"[destination.duckdb] credentials is {path!r}: expected a file path such as bgv.duckdb"
+        )
+    return os.path.abspath(os.path.join(project_dir(), os.path.expanduser(path)))
+
+
+def open_pipeline(pipeline_name: str) -> dlt.Pipeline:
+    """The pipeline on its configured destination; DuckDB (the default) with a project-relative file."""
+    try:
+        pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME)
+        if pipeline_name == DEMO_PIPELINE_NAME or pipeline.destination is None or (
+            pipeline.destination.destination_type.endswith(".duckdb")
+        ):
+            destination = dlt.destinations.duckdb(credentials=duckdb_path(pipeline_name))
+            pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
+    except ConfigurationException as exc:
+        raise ConfigurationError(f"pipeline configuration: {exc}") from None
+    return pipeline
+
+
+def destination_label(pipeline: dlt.Pipeline) -> str:
+    """The file (DuckDB) or destination name to show the user."""
+    destination = pipeline.destination
+    if destination is not None and destination.destination_type.endswith(".duckdb"):
+        return str(destination.config_params.get("credentials"))
+    return destination.destination_name if destination is not None else "(no destination)"
+
+
+def lock_path(pipeline: dlt.Pipeline) -> str:
+    # Beside the working dir, not in it: dlt wipes a working dir it (re)creates.
+    return os.path.join(pipeline.pipelines_dir, f"{pipeline.pipeline_name}.lock")
+
+
+def finish_pending_packages(pipeline: dlt.Pipeline) -> Optional[str]:
+    """Load what an interrupted run left, or discard it; returns what was done, for the log."""
+    if not pipeline.has_pending_data:
+        return None
+    try:
+        pipeline.run()
+        return "loaded the data a previous run left pending"
+    except Exception as exc:
+        logger.debug("finishing pending packages failed", exc_info=True)
+        reason = _root_message(exc)
+    try:
+        pipeline.abort_packages()
+    except Exception:
+        logger.debug("aborting pending packages failed", exc_info=True)
+    if pipeline.has_pending_data:
+        raise DestinationError(f"cannot load or discard the data a previous run left pending: {reason}")
+    return f"discarded the data a previous run left pending, which could not be loaded ({reason}); its cases will be polled again"
+
+
+def known_case_ids(pipeline: dlt.Pipeline) -> Set[str]:
+    rows = _query(pipeline, "select case_id from {tracked_cases}")
+    return {row[0] for row in rows}
+
+
+def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool) -> List[TrackedCase]:
+    """Tracked cases with what scheduling needs from `cases`; terminal ones only when asked."""
+    tracked_columns = ", ".join(f"t.{name}" for name in TRACKED_CASE_COLUMNS[:-2])
+    where = "" if include_terminal else (
+        "where t.last_status is null or t.last_status not in ("
+        + ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES)) + ")"
+    )
+    joined = (
+        f"select {tracked_columns}, c.first_seen_at, c.last_fetched_at "
+        f"from {{tracked_cases}} t left join {{cases}} c on c.case_id = t.case_id {where}"
+    )
+    try:
+        rows = _query(pipeline, joined, missing_ok=False)
+    except DatabaseUndefinedRelation:
+        rows = [(*row, None, None) for row in _query(pipeline, f"select {tracked_columns} from {{tracked_cases}} t {where}")]
+    return [TrackedCase(*row) for row in rows]
+
+
+def tracked_case_counts(pipeline: dlt.Pipeline) -> Tuple[int, int]:
+    """(tracked, open) case counts."""
+    terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+    rows = _query(
+        pipeline,
+        f"select count(*), count(*) filter (where last_status is null or last_status not in ({terminal})) "
+        "from {tracked_cases}",
+    )
+    return (rows[0][0], rows[0][1]) if rows else (0, 0)
+
+
+def earliest_added_at(pipeline: dlt.Pipeline, source: str) -> Optional[datetime]:
+    rows = _query(pipeline, "select min(added_at) from {tracked_cases} where source = '%s'" % source.replace("'", "''"))
+    return rows[0][0] if rows else None
+
+
+def table_row_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
+    counts = {}
+    for table in (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS):
+        rows = _query(pipeline, f"select count(*) from {{{table}}}")
+        counts[table] = rows[0][0] if rows else 0
+    return counts
+
+
+def _query(pipeline: dlt.Pipeline, sql: str, missing_ok: bool = True) -> List[tuple]:
+    """Run `sql` with `{table}` placeholders qualified; a table that does not exist yet gives []."""
+    try:
+        with pipeline.sql_client() as client:
+            names = {table: client.make_qualified_table_name(table) for table in _TABLE_NAMES}
+            return list(client.execute_sql(sql.format(**names)) or [])
+    except DatabaseUndefinedRelation:
+        if missing_ok:
+            return []
+        raise
+    except Exception as exc:
+        raise DestinationError(f"cannot read the warehouse at {destination_label(pipeline)}: {_root_message(exc)}") from exc
+
+
+_TABLE_NAMES = (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS)
+
+
+def _root_message(exc: BaseException) -> str:
+    while exc.__cause__ is not None or getattr(exc, "exception", None) is not None:
+        exc = getattr(exc, "exception", None) or exc.__cause__
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
