@@ -16,7 +16,6 @@ import logging
 import os
 import sys
 import traceback
-from typing import List, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # dlt reads .dlt/ and we resolve relative DuckDB paths from the project dir: the repo, not the cwd.
@@ -24,37 +23,55 @@ os.environ.setdefault("DLT_PROJECT_DIR", REPO_ROOT)
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from konnectnxt.errors import EXIT_INTERNAL_ERROR, BgvError  # noqa: E402
-from konnectnxt.progress import FetchProgress  # noqa: E402
-from konnectnxt.redaction import RedactingFormatter, redact  # noqa: E402
-from konnectnxt.run import RunReport, RunRequest, run_pipeline  # noqa: E402
+from konnectnxt.errors import EXIT_INTERNAL_ERROR, BgvError
+from konnectnxt.progress import FetchProgress
+from konnectnxt.redaction import RedactingFormatter, redact
+from konnectnxt.run import RunReport, RunRequest, run_pipeline
 
 logger = logging.getLogger("bgv")
 
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bgv.py",
         description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2] + (
+        epilog=__doc__.split("\n\n", 2)[2]
+        + (
             "\nconfiguration: [sources.konnectnxt] in .dlt/config.toml and .dlt/secrets.toml, or env "
             "SOURCES__KONNECTNXT__<KEY>; the DuckDB file is [destination.duckdb] credentials "
             "(default bgv.duckdb, relative to the repo root). See README.md."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--case-id", action="append", default=[], metavar="ID", dest="case_ids",
-                        help="track this case id (32 hex, dashes optional); repeatable")
-    parser.add_argument("--cases-file", action="append", default=[], metavar="PATH", dest="cases_files",
-                        help="track every case id in PATH: a saved bulk-submit response (JSON), a JSON list "
-                             "of ids, a CSV with a case_id column, or one id per line; repeatable")
-    parser.add_argument("--all-open", action="store_true",
-                        help="poll every open case now, ignoring the backoff (never within min_poll_interval)")
-    parser.add_argument("--refresh-completed", action="store_true",
-                        help="also re-fetch completed and rejected cases")
-    parser.add_argument("--demo", action="store_true",
-                        help="run against a built-in sandbox of the API with 50 demo cases, into "
-                             "bgv_demo.duckdb (no API key needed; never touches bgv.duckdb)")
+    parser.add_argument(
+        "--case-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        dest="case_ids",
+        help="track this case id (32 hex, dashes optional); repeatable",
+    )
+    parser.add_argument(
+        "--cases-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        dest="cases_files",
+        help="track every case id in PATH: a saved bulk-submit response (JSON), a JSON list "
+        "of ids, a CSV with a case_id column, or one id per line; repeatable",
+    )
+    parser.add_argument(
+        "--all-open",
+        action="store_true",
+        help="poll every open case now, ignoring the backoff (never within min_poll_interval)",
+    )
+    parser.add_argument("--refresh-completed", action="store_true", help="also re-fetch completed and rejected cases")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against a built-in sandbox of the API with 50 demo cases, into "
+        "bgv_demo.duckdb (no API key needed; never touches bgv.duckdb)",
+    )
     parser.add_argument("--verbose", action="store_true", help="detail and tracebacks on stderr")
     return parser.parse_args(argv)
 
@@ -87,8 +104,13 @@ def format_summary(report: RunReport) -> str:
             f"  newly completed: {stats.newly_completed}",
             f"  failed:          {stats.failed}" + ("  (see konnectnxt.fetch_errors)" if stats.failed else ""),
         ]
+        transitions = [(k, n) for k, n in stats.status_changes.most_common() if k[0] is not None]
+        if transitions:
+            lines.append("  status changes:  " + ", ".join(f"{a} -> {b}: {n}" for (a, b), n in transitions))
         if stats.unparsed_completed_at:
-            lines.append(f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)")
+            lines.append(
+                f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)"
+            )
     for problem in report.input_problems:
         lines.append(f"  skipped input: {problem}")
     for note in report.notes:
@@ -96,18 +118,18 @@ def format_summary(report: RunReport) -> str:
     if report.table_rows:
         lines.append("  rows in tables (loaded this run):")
         for table, count in report.table_rows.items():
-            loaded = report.loaded_rows.get(table)
+            loaded = stats.rows.get(table)
             lines.append(f"    {report.dataset}.{table:<16} {count:>8}" + (f"  ({loaded})" if loaded else ""))
     lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
     if report.destination.endswith(".duckdb"):
         lines.append(
             f"  query:    duckdb -readonly {report.destination} "
-            f"\"select status, result, count(*) from {report.dataset}.cases group by all\""
+            f'"select status, result, count(*) from {report.dataset}.cases group by all"'
         )
     return "\n".join(lines)
 
 
-def write_last_error(pipeline_name: str) -> Optional[str]:
+def write_last_error(pipeline_name: str) -> str | None:
     try:
         from dlt.common.pipeline import get_dlt_pipelines_dir
 
@@ -117,11 +139,11 @@ def write_last_error(pipeline_name: str) -> Optional[str]:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(redact(traceback.format_exc()))
         return path
-    except Exception:
+    except Exception:  # noqa: BLE001 - the log is best effort; the exit code matters more
         return None
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
     request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo)
@@ -135,13 +157,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("bgv: interrupted; nothing from this run's fetch was loaded", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any crash must exit 3, never 1
         path = write_last_error(request.pipeline_name)
         if args.verbose:
             print(redact(traceback.format_exc()), file=sys.stderr)
         where = f"traceback in {path}" if path else "rerun with --verbose for the traceback"
-        print(redact(f"bgv: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} ({where})"),
-              file=sys.stderr)
+        print(
+            redact(
+                f"bgv: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} ({where})"
+            ),
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL_ERROR
     print(format_summary(report))
     return report.exit_code

@@ -1,9 +1,11 @@
 """KonnectNXT BGV reports as a dlt source: cases, checks, entries, fields, documents and polling state."""
 
 import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import dlt
 from dlt.sources import DltResource
@@ -37,8 +39,10 @@ class RunStats:
     newly_completed: int = 0
     failed: int = 0
     unparsed_completed_at: int = 0
-    failures: List[str] = field(default_factory=list)
-    on_progress: Optional[Callable[[int, int], None]] = None
+    failures: list[str] = field(default_factory=list)
+    status_changes: Counter = field(default_factory=Counter)
+    rows: Counter = field(default_factory=Counter)
+    on_progress: Callable[[int, int], None] | None = None
 
 
 @dataclass
@@ -46,27 +50,27 @@ class PolledCase:
     """One case after its poll: new bookkeeping, the outcome, and its rows if a report came back."""
 
     tracked: TrackedCase
-    rows: Optional[ReportRows] = None
-    fetch_error: Optional[Dict[str, Any]] = None
+    rows: ReportRows | None = None
+    fetch_error: dict[str, Any] | None = None
 
 
-def _text(*, nullable: bool = True) -> Dict[str, Any]:
+def _text(*, nullable: bool = True) -> dict[str, Any]:
     return {"data_type": "text", "nullable": nullable}
 
 
-def _timestamp() -> Dict[str, Any]:
+def _timestamp() -> dict[str, Any]:
     return {"data_type": "timestamp", "timezone": True}
 
 
-def _bigint() -> Dict[str, Any]:
+def _bigint() -> dict[str, Any]:
     return {"data_type": "bigint"}
 
 
-def _tombstone() -> Dict[str, Any]:
+def _tombstone() -> dict[str, Any]:
     return {"data_type": "bool", "hard_delete": True}
 
 
-def tracked_cases_columns() -> Dict[str, Dict[str, Any]]:
+def tracked_cases_columns() -> dict[str, dict[str, Any]]:
     return {
         "case_id": _text(nullable=False),
         "source": _text(),
@@ -81,7 +85,7 @@ def tracked_cases_columns() -> Dict[str, Dict[str, Any]]:
     }
 
 
-def _child_columns(index_column: str, **extra: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def _child_columns(index_column: str, **extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         "case_id": _text(nullable=False),
         "check_key": _text(),
@@ -92,7 +96,7 @@ def _child_columns(index_column: str, **extra: Dict[str, Any]) -> Dict[str, Dict
 
 
 @dlt.resource(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
-def registered_cases(rows: List[Dict[str, Any]]) -> Iterator[List[Dict[str, Any]]]:
+def registered_cases(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """New ids entering the registry, loaded before any request is sent."""
     yield rows
 
@@ -134,10 +138,9 @@ def polled_cases(
     """Fetches each due case once and turns the answer into rows and new bookkeeping."""
     by_id = {case.case_id: case for case in due_cases}
     stats.due = len(by_id)
-    done = 0
-    for outcome in fetch_reports(client, list(by_id), configuration.workers):
+    outcomes = fetch_reports(client, list(by_id), configuration.workers)
+    for done, outcome in enumerate(outcomes, start=1):
         yield poll_result(by_id[outcome.case_id], outcome, configuration, stats)
-        done += 1
         if stats.on_progress:
             stats.on_progress(done, stats.due)
 
@@ -146,7 +149,7 @@ def poll_result(
     case: TrackedCase, outcome: FetchOutcome, configuration: KonnectNxtConfiguration, stats: RunStats
 ) -> PolledCase:
     """The bookkeeping and rows of one fetch outcome; counts it in `stats`."""
-    intervals = dict(poll_intervals=configuration.poll_intervals, min_poll_interval=configuration.min_poll_interval)
+    intervals = {"poll_intervals": configuration.poll_intervals, "min_poll_interval": configuration.min_poll_interval}
     if not outcome.ok:
         stats.failed += 1
         stats.failures.append(f"{outcome.case_id}: {outcome.error}")
@@ -156,9 +159,10 @@ def poll_result(
             "http_status": outcome.http_status,
             "error_message": outcome.error,
             "attempts": outcome.attempts,
-            "failed_at": datetime.now(timezone.utc),
+            "failed_at": datetime.now(UTC),
             "run_id": stats.run_id,
         }
+        stats.rows.update({TRACKED_CASES: 1, FETCH_ERRORS: 1})
         return PolledCase(tracked, fetch_error=fetch_error)
     status = outcome.data.get("status")
     status = status if isinstance(status, str) else None
@@ -176,16 +180,28 @@ def poll_result(
     stats.changed += tracked.report_hash != case.report_hash
     stats.newly_completed += is_terminal(status) and not is_terminal(case.last_status)
     stats.unparsed_completed_at += rows.unparsed_completed_at
+    if case.last_status != status:
+        stats.status_changes[(case.last_status, status)] += 1
+    stats.rows.update(
+        {
+            TRACKED_CASES: 1,
+            CASES: 1,
+            CHECKS: len(rows.checks),
+            ENTRIES: len(rows.entries),
+            CHECK_FIELDS: len(rows.check_fields),
+            CHECK_DOCUMENTS: len(rows.check_documents),
+        }
+    )
     return PolledCase(tracked, rows=rows)
 
 
-def _snapshot_or_tombstone(case_id: str, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _snapshot_or_tombstone(case_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # An empty snapshot still has to delete the case's old rows: send a hard-delete tombstone.
     return rows or [{"case_id": case_id, TOMBSTONE_COLUMN: True}]
 
 
 @dlt.transformer(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
-def tracked_cases(polled: PolledCase) -> Iterator[Dict[str, Any]]:
+def tracked_cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
     yield polled.tracked.row()
 
 
@@ -205,7 +221,7 @@ def tracked_cases(polled: PolledCase) -> Iterator[Dict[str, Any]]:
         "last_fetched_at": _timestamp(),
     },
 )
-def cases(polled: PolledCase) -> Iterator[Dict[str, Any]]:
+def cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
     if polled.rows:
         yield polled.rows.case
 
@@ -228,13 +244,13 @@ def cases(polled: PolledCase) -> Iterator[Dict[str, Any]]:
         TOMBSTONE_COLUMN: _tombstone(),
     },
 )
-def checks(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+def checks(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     if polled.rows:
         yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.checks)
 
 
 @dlt.transformer(name=ENTRIES, write_disposition="merge", merge_key="case_id", columns=_child_columns("entry_index"))
-def entries(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+def entries(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     if polled.rows:
         yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.entries)
 
@@ -245,7 +261,7 @@ def entries(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
     merge_key="case_id",
     columns=_child_columns("field_index", label=_text(), value=_text()),
 )
-def check_fields(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+def check_fields(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     if polled.rows:
         yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.check_fields)
 
@@ -256,7 +272,7 @@ def check_fields(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
     merge_key="case_id",
     columns=_child_columns("document_index", url=_text()),
 )
-def check_documents(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
+def check_documents(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     if polled.rows:
         yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.check_documents)
 
@@ -273,6 +289,6 @@ def check_documents(polled: PolledCase) -> Iterator[List[Dict[str, Any]]]:
         "run_id": _text(),
     },
 )
-def fetch_errors(polled: PolledCase) -> Iterator[Dict[str, Any]]:
+def fetch_errors(polled: PolledCase) -> Iterator[dict[str, Any]]:
     if polled.fetch_error:
         yield polled.fetch_error

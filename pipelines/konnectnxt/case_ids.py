@@ -5,8 +5,9 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, List, Tuple
+from typing import Any
 
 from .errors import CaseIdInputError, ConfigurationError
 
@@ -16,14 +17,12 @@ _DASHED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 def canonical_case_id(text: Any) -> str:
     """The case id as 32 lowercase hex; accepts the dashed UUID form, any case, outer whitespace."""
-    if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a case id (expected 32 hex characters)")
-    candidate = text.strip().lower()
+    candidate = text.strip().lower() if isinstance(text, str) else ""
     if _UNDASHED.fullmatch(candidate):
         return candidate
     if _DASHED.fullmatch(candidate):
         return candidate.replace("-", "")
-    shown = text.strip()
+    shown = text.strip() if isinstance(text, str) else repr(text)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     raise ValueError(f"{shown!r} is not a case id (expected 32 hex characters, dashes optional)")
@@ -34,10 +33,10 @@ class CaseIdBatch:
     """Ids handed to one run, deduplicated in first-seen order, with where each came from."""
 
     sources: dict = field(default_factory=dict)
-    problems: List[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     @property
-    def case_ids(self) -> List[str]:
+    def case_ids(self) -> list[str]:
         return list(self.sources)
 
     def add(self, case_id: str, source: str) -> None:
@@ -59,9 +58,7 @@ def add_config_ids(batch: CaseIdBatch, values: Iterable[Any]) -> None:
         try:
             batch.add(canonical_case_id(value), "config")
         except ValueError as exc:
-            raise ConfigurationError(
-                f"[sources.konnectnxt] case_ids: {exc}; expected a list of case ids"
-            ) from None
+            raise ConfigurationError(f"[sources.konnectnxt] case_ids: {exc}; expected a list of case ids") from None
 
 
 def add_file_ids(batch: CaseIdBatch, path: str) -> None:
@@ -99,7 +96,7 @@ def _read_text(path: str) -> str:
     return text
 
 
-def parse_case_ids_text(text: str, label: str) -> Tuple[List[str], List[str]]:
+def parse_case_ids_text(text: str, label: str) -> tuple[list[str], list[str]]:
     """Ids and `label:line` problems from a file's text, its format detected by content."""
     text = text.lstrip("\ufeff")
     try:
@@ -117,13 +114,12 @@ def parse_case_ids_text(text: str, label: str) -> Tuple[List[str], List[str]]:
     return _ids_from_lines(lines, label)
 
 
-def _ids_from_submit_response(document: dict, label: str) -> Tuple[List[str], List[str]]:
+def _ids_from_submit_response(document: dict, label: str) -> tuple[list[str], list[str]]:
     data = document.get("data")
     created = data.get("cases_created") if isinstance(data, dict) else None
     if not isinstance(created, list):
         raise CaseIdInputError(
-            f"{label}: JSON but not a bulk-submit response (no data.cases_created list) "
-            f"and not a list of case ids"
+            f"{label}: JSON but not a bulk-submit response (no data.cases_created list) and not a list of case ids"
         )
     items = (
         (f"data.cases_created[{i}]", entry.get("case_id") if isinstance(entry, dict) else None)
@@ -132,9 +128,9 @@ def _ids_from_submit_response(document: dict, label: str) -> Tuple[List[str], Li
     return _ids_from_items(items, label)
 
 
-def _ids_from_csv(text: str, label: str) -> Tuple[List[str], List[str]]:
+def _ids_from_csv(text: str, label: str) -> tuple[list[str], list[str]]:
     reader = csv.reader(io.StringIO(text))
-    header: List[str] = []
+    header: list[str] = []
     items = []
     for row in reader:
         if not header:
@@ -149,7 +145,7 @@ def _ids_from_csv(text: str, label: str) -> Tuple[List[str], List[str]]:
     return _ids_from_items(items, label)
 
 
-def _ids_from_lines(lines: List[str], label: str) -> Tuple[List[str], List[str]]:
+def _ids_from_lines(lines: list[str], label: str) -> tuple[list[str], list[str]]:
     items = []
     for number, line in enumerate(lines, start=1):
         content = line.split("#", 1)[0].strip()
@@ -158,9 +154,9 @@ def _ids_from_lines(lines: List[str], label: str) -> Tuple[List[str], List[str]]
     return _ids_from_items(items, label)
 
 
-def _ids_from_items(items: Iterable[Tuple[str, Any]], label: str) -> Tuple[List[str], List[str]]:
-    found: List[str] = []
-    problems: List[str] = []
+def _ids_from_items(items: Iterable[tuple[str, Any]], label: str) -> tuple[list[str], list[str]]:
+    found: list[str] = []
+    problems: list[str] = []
     for where, value in items:
         try:
             found.append(canonical_case_id(value))

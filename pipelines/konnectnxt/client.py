@@ -3,11 +3,12 @@
 import json
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, Iterator, Optional, Sequence, Set
+from typing import Any
 
 import requests
 
@@ -24,9 +25,9 @@ class FetchOutcome:
 
     case_id: str
     polled_at: datetime
-    data: Optional[Dict[str, Any]] = None
-    http_status: Optional[int] = None
-    error: Optional[str] = None
+    data: dict[str, Any] | None = None
+    http_status: int | None = None
+    error: str | None = None
     attempts: int = 1
 
     @property
@@ -43,7 +44,7 @@ class RequestCounters:
 
 
 class _TransientFailure(Exception):
-    def __init__(self, message: str, http_status: Optional[int] = None, retry_after: Optional[float] = None):
+    def __init__(self, message: str, http_status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.http_status = http_status
         self.retry_after = retry_after
@@ -84,7 +85,7 @@ class KonnectNxtClient:
 
     def fetch_report(self, case_id: str) -> FetchOutcome:
         """The case's report, retrying transient faults; raises AuthenticationFailed on 401."""
-        polled_at = datetime.now(timezone.utc)
+        polled_at = datetime.now(UTC)
         attempt = 0
         while True:
             attempt += 1
@@ -104,7 +105,7 @@ class KonnectNxtClient:
                     case_id, polled_at, http_status=failure.http_status, error=str(failure), attempts=attempt
                 )
 
-    def _request_report(self, case_id: str) -> Dict[str, Any]:
+    def _request_report(self, case_id: str) -> dict[str, Any]:
         self._pace()
         with self._lock:
             self.counters.requests += 1
@@ -134,11 +135,15 @@ class KonnectNxtClient:
             text = message or ("case not found" if status == 404 else response.reason or "request refused")
             raise _PermanentFailure(f"HTTP {status}: {text}", http_status=status)
         if envelope is None:
-            raise _TransientFailure("HTTP 200 with a body that is not JSON (truncated or an error page)", http_status=200)
+            raise _TransientFailure(
+                "HTTP 200 with a body that is not JSON (truncated or an error page)", http_status=200
+            )
         if not isinstance(envelope, dict) or envelope.get("status") != "success":
             code = envelope.get("code") if isinstance(envelope, dict) else None
             code = code if isinstance(code, int) else 200
-            text = f"API answered status {envelope.get('status')!r}" if isinstance(envelope, dict) else "unexpected body"
+            text = (
+                f"API answered status {envelope.get('status')!r}" if isinstance(envelope, dict) else "unexpected body"
+            )
             failure = f"{text}{': ' + message if message else ''} (HTTP 200, code {code})"
             if code in TRANSIENT_STATUSES or code >= 500:
                 raise _TransientFailure(failure, http_status=code)
@@ -172,14 +177,14 @@ class KonnectNxtClient:
             self.counters.retries += 1
             return True
 
-    def _retry_delay(self, attempt: int, retry_after: Optional[float]) -> float:
+    def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.retry_max_delay)
         return min(self.retry_base_delay * 2 ** (attempt - 1), self.retry_max_delay)
 
 
 class _PermanentFailure(Exception):
-    def __init__(self, message: str, http_status: Optional[int] = None):
+    def __init__(self, message: str, http_status: int | None = None):
         super().__init__(message)
         self.http_status = http_status
 
@@ -201,7 +206,7 @@ def fetch_reports(client: KonnectNxtClient, case_ids: Sequence[str], workers: in
     yield first
     remaining = iter(case_ids[1:])
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="konnectnxt-fetch")
-    pending: Set[Future] = set()
+    pending: set[Future] = set()
     try:
         for case_id in remaining:
             pending.add(pool.submit(client.fetch_report, case_id))
@@ -234,7 +239,7 @@ def _envelope_message(envelope: Any) -> str:
     return ""
 
 
-def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
+def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
@@ -247,5 +252,5 @@ def _retry_after_seconds(value: Optional[str]) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max((moment - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)

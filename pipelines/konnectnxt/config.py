@@ -1,7 +1,6 @@
 """The `[sources.konnectnxt]` configuration, resolved by dlt from config.toml, secrets.toml and env."""
 
 import dataclasses
-from typing import List, Optional
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,11 +37,11 @@ EXPECTED = {
 class KonnectNxtConfiguration(BaseConfiguration):
     """Every setting of the source; env `SOURCES__KONNECTNXT__<KEY>` overrides the toml files."""
 
-    api_key: Optional[TSecretStrValue] = None
+    api_key: TSecretStrValue | None = None
     base_url: str = defaults.BASE_URL
-    case_ids: List[str] = dataclasses.field(default_factory=list)
+    case_ids: list[str] = dataclasses.field(default_factory=list)
     min_poll_interval: float = defaults.MIN_POLL_INTERVAL
-    poll_intervals: List[float] = dataclasses.field(default_factory=lambda: list(defaults.POLL_INTERVALS))
+    poll_intervals: list[float] = dataclasses.field(default_factory=lambda: list(defaults.POLL_INTERVALS))
     report_timezone: str = defaults.REPORT_TIMEZONE
     workers: int = defaults.WORKERS
     max_requests_per_second: float = 0

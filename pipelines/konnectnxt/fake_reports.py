@@ -4,8 +4,8 @@ import hashlib
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Dict, List
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -15,16 +15,49 @@ DEMO_CASE_COUNT = 50
 DEMO_NAMESPACE = uuid.UUID("5b1f3a52-9e0c-4d2b-8f3e-6a7c1d2e9b40")
 
 CANDIDATE_NAMES = [
-    "Vivek Patel", "Priya Raghavan", "Aarav Sharma", "Zoë Fernandes", "Siddharth Iyer", "José D'Souza",
-    "Ananya Rao", "Kavya Nair", "Rohan Mehta", "Meera Krishnan", "Arjun Reddy", "Saanvi Gupta",
-    "Vihaan Joshi", "Diya Banerjee", "Ishaan Chatterjee", "Anaïs Pereira", "Nandini Subramaniam",
-    "அருண் குமார்", "राहुल वर्मा", "Fatima Sheikh", "Gurpreet Singh Dhillon", "Lakshmi Venkataraman",
+    "Vivek Patel",
+    "Priya Raghavan",
+    "Aarav Sharma",
+    "Zoë Fernandes",
+    "Siddharth Iyer",
+    "José D'Souza",
+    "Ananya Rao",
+    "Kavya Nair",
+    "Rohan Mehta",
+    "Meera Krishnan",
+    "Arjun Reddy",
+    "Saanvi Gupta",
+    "Vihaan Joshi",
+    "Diya Banerjee",
+    "Ishaan Chatterjee",
+    "Anaïs Pereira",
+    "Nandini Subramaniam",
+    "அருண் குமார்",
+    "राहुल वर्मा",
+    "Fatima Sheikh",
+    "Gurpreet Singh Dhillon",
+    "Lakshmi Venkataraman",
 ]
-EMPLOYERS = ["Infosys Ltd", "Tata Consultancy Services", "Wipro Technologies", "Zomato", "Flipkart",
-             "HCL Technologies", "Café Coffee Day", "Bharat Electronics", "Swiggy", "Mahindra & Mahindra"]
-CITIES = [("Bengaluru", "Karnataka", "560034"), ("Mumbai", "Maharashtra", "400050"),
-          ("Chennai", "Tamil Nadu", "600017"), ("Hyderabad", "Telangana", "500081"),
-          ("Pune", "Maharashtra", "411014"), ("Kolkata", "West Bengal", "700091")]
+EMPLOYERS = [
+    "Infosys Ltd",
+    "Tata Consultancy Services",
+    "Wipro Technologies",
+    "Zomato",
+    "Flipkart",
+    "HCL Technologies",
+    "Café Coffee Day",
+    "Bharat Electronics",
+    "Swiggy",
+    "Mahindra & Mahindra",
+]
+CITIES = [
+    ("Bengaluru", "Karnataka", "560034"),
+    ("Mumbai", "Maharashtra", "400050"),
+    ("Chennai", "Tamil Nadu", "600017"),
+    ("Hyderabad", "Telangana", "500081"),
+    ("Pune", "Maharashtra", "411014"),
+    ("Kolkata", "West Bengal", "700091"),
+]
 PHOTO_BASE = "https://storage.googleapis.com/konnectnxt"
 
 CHECK_CATALOG = [
@@ -64,11 +97,11 @@ class CaseTimeline:
 
     case_id: str
     opened_at: float
-    checks: List[CheckPlan]
+    checks: list[CheckPlan]
     audit_seconds: float
     final_status: str = "completed"
     seed: int = 0
-    extra_keys: Dict[str, Any] = field(default_factory=dict)
+    extra_keys: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audit_at(self) -> float:
@@ -83,7 +116,7 @@ class CaseTimeline:
             return self.final_status
         return "in_audit" if now >= self.audit_at else "in_progress"
 
-    def report(self, now: float) -> Dict[str, Any]:
+    def report(self, now: float) -> dict[str, Any]:
         """The report `data` as the API would serve it at time `now` (epoch seconds)."""
         rng = random.Random(self.seed)
         name = rng.choice(CANDIDATE_NAMES)
@@ -96,7 +129,7 @@ class CaseTimeline:
         overall = "pending" if status == "in_progress" or "pending" in results else _worst(results)
         data = {
             "reference_id": str(rng.randrange(10**15, 10**16)),
-            "generated_at": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="microseconds"),
+            "generated_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds"),
             "status": status,
             "result": overall,
             "candidate": {"name": name, "photo": f"{PHOTO_BASE}/profile_pictures/{self.case_id[:12]}.png"},
@@ -114,18 +147,20 @@ def timeline_for(case_id: str, opened_at: float, span_seconds: float, final_stat
     for check_type, name, category in _pick_checks(rng):
         result = rng.choices(list(RESULT_WEIGHTS), weights=list(RESULT_WEIGHTS.values()))[0]
         entry_count = rng.randint(1, 3) if check_type in ("employment", "address", "reference", "social_media") else 0
-        plans.append(CheckPlan(check_type, name, category, opened_at + rng.uniform(0.1, 1.0) * span_seconds,
-                               result, entry_count))
-    return CaseTimeline(case_id, opened_at, plans, audit_seconds=span_seconds * 0.2,
-                        final_status=final_status, seed=_seed(case_id))
+        plans.append(
+            CheckPlan(check_type, name, category, opened_at + rng.uniform(0.1, 1.0) * span_seconds, result, entry_count)
+        )
+    return CaseTimeline(
+        case_id, opened_at, plans, audit_seconds=span_seconds * 0.2, final_status=final_status, seed=_seed(case_id)
+    )
 
 
-def demo_case_ids() -> List[str]:
+def demo_case_ids() -> list[str]:
     """The 50 demo case ids, stable across runs and machines."""
     return [uuid.uuid5(DEMO_NAMESPACE, f"demo-case-{i}").hex for i in range(DEMO_CASE_COUNT)]
 
 
-def demo_timelines(demo_started_at: float) -> Dict[str, CaseTimeline]:
+def demo_timelines(demo_started_at: float) -> dict[str, CaseTimeline]:
     """Demo cases as a pure function of id and demo start.
 
     Ten are finished before the demo starts (one rejected). For the other forty, case j's last check
@@ -137,8 +172,9 @@ def demo_timelines(demo_started_at: float) -> Dict[str, CaseTimeline]:
         rng = random.Random(_seed(case_id))
         if index < 10:
             opened_at = demo_started_at - rng.uniform(3, 20) * 86400
-            timeline = timeline_for(case_id, opened_at, span_seconds=2 * 86400,
-                                    final_status="rejected" if index == 9 else "completed")
+            timeline = timeline_for(
+                case_id, opened_at, span_seconds=2 * 86400, final_status="rejected" if index == 9 else "completed"
+            )
         else:
             j = index - 10
             opened_at = demo_started_at - rng.uniform(1, 10) * 86400
@@ -152,7 +188,7 @@ def demo_timelines(demo_started_at: float) -> Dict[str, CaseTimeline]:
     return timelines
 
 
-def _pick_checks(rng: random.Random) -> List[tuple]:
+def _pick_checks(rng: random.Random) -> list[tuple]:
     count = rng.randint(3, 6)
     picked = rng.sample(CHECK_CATALOG, count)
     if rng.random() < 0.3:
@@ -160,10 +196,10 @@ def _pick_checks(rng: random.Random) -> List[tuple]:
     return picked
 
 
-def _check_payload(plan: CheckPlan, now: float, rng: random.Random, candidate_name: str) -> Dict[str, Any]:
+def _check_payload(plan: CheckPlan, now: float, rng: random.Random, candidate_name: str) -> dict[str, Any]:
     done = now >= plan.done_at
     result = plan.result if done else "pending"
-    payload: Dict[str, Any] = {
+    payload: dict[str, Any] = {
         "type": plan.check_type,
         "name": plan.name,
         "category": plan.category,
@@ -175,17 +211,24 @@ def _check_payload(plan: CheckPlan, now: float, rng: random.Random, candidate_na
     if plan.check_type == "identity_aadhaar":
         payload["fields"] = [
             {"label": "Name", "value": candidate_name},
-            {"label": "Date of Birth", "value": f"{rng.randint(1, 28):02d}-{rng.randint(1, 12):02d}-{rng.randint(1975, 2003)}"},
+            {
+                "label": "Date of Birth",
+                "value": f"{rng.randint(1, 28):02d}-{rng.randint(1, 12):02d}-{rng.randint(1975, 2003)}",
+            },
             {"label": "Gender", "value": rng.choice(["Male", "Female"])},
             {"label": "Aadhaar Number", "value": f"xxxxxxxx{digits}"},
         ]
     elif plan.check_type == "identity_pan":
-        payload["fields"] = [{"label": "Name", "value": candidate_name},
-                             {"label": "PAN Number", "value": f"xxxxxx{digits}X"}]
+        payload["fields"] = [
+            {"label": "Name", "value": candidate_name},
+            {"label": "PAN Number", "value": f"xxxxxx{digits}X"},
+        ]
     elif plan.check_type == "education":
-        payload["fields"] = [{"label": "Institute", "value": rng.choice(["IIT Madras", "Anna University", "University of Mumbai"])},
-                             {"label": "Degree", "value": rng.choice(["B.Tech", "B.Com", "MBA"])},
-                             {"label": "Year of Passing", "value": str(rng.randint(1998, 2023))}]
+        payload["fields"] = [
+            {"label": "Institute", "value": rng.choice(["IIT Madras", "Anna University", "University of Mumbai"])},
+            {"label": "Degree", "value": rng.choice(["B.Tech", "B.Com", "MBA"])},
+            {"label": "Year of Passing", "value": str(rng.randint(1998, 2023))},
+        ]
     if plan.check_type in ("criminal", "court_record", "education", "identity_pan") and done:
         payload["documents"] = [f"{PHOTO_BASE}/{plan.check_type}/page_{i + 1}.png" for i in range(rng.randint(1, 2))]
     if done and (result != "clear" or rng.random() < 0.3):
@@ -195,27 +238,47 @@ def _check_payload(plan: CheckPlan, now: float, rng: random.Random, candidate_na
     return payload
 
 
-def _entry(plan: CheckPlan, index: int, done: bool, rng: random.Random) -> Dict[str, Any]:
+def _entry(plan: CheckPlan, index: int, done: bool, rng: random.Random) -> dict[str, Any]:
     status = "completed" if done else rng.choice(["in_progress", "completed"])
     result = (plan.result if index == 0 else "clear") if status == "completed" else "pending"
     if plan.check_type == "employment":
         start = rng.randint(2012, 2020)
-        return {"employer": rng.choice(EMPLOYERS), "designation": rng.choice(["Software Engineer", "Analyst", "Team Lead"]),
-                "from": f"01-0{rng.randint(1, 9)}-{start}", "to": f"30-0{rng.randint(1, 9)}-{start + rng.randint(1, 3)}",
-                "status": status, "result": result,
-                "verifier": {"name": rng.choice(["HR Desk", "S. Kumar", "Ritu Malhotra"]), "designation": "HR Manager"},
-                "documents": [f"{PHOTO_BASE}/employment/letter_{index + 1}.png"]}
+        return {
+            "employer": rng.choice(EMPLOYERS),
+            "designation": rng.choice(["Software Engineer", "Analyst", "Team Lead"]),
+            "from": f"01-0{rng.randint(1, 9)}-{start}",
+            "to": f"30-0{rng.randint(1, 9)}-{start + rng.randint(1, 3)}",
+            "status": status,
+            "result": result,
+            "verifier": {"name": rng.choice(["HR Desk", "S. Kumar", "Ritu Malhotra"]), "designation": "HR Manager"},
+            "documents": [f"{PHOTO_BASE}/employment/letter_{index + 1}.png"],
+        }
     if plan.check_type == "address":
         city, state, pincode = rng.choice(CITIES)
-        return {"address": f"{rng.randint(1, 400)}, {rng.choice(['MG Road', 'Park Street', 'Anna Salai'])}",
-                "city": city, "state": state, "pincode": pincode,
-                "address_type": "current" if index == 0 else "permanent", "status": status, "result": result}
+        return {
+            "address": f"{rng.randint(1, 400)}, {rng.choice(['MG Road', 'Park Street', 'Anna Salai'])}",
+            "city": city,
+            "state": state,
+            "pincode": pincode,
+            "address_type": "current" if index == 0 else "permanent",
+            "status": status,
+            "result": result,
+        }
     if plan.check_type == "reference":
-        return {"referee_name": rng.choice(CANDIDATE_NAMES), "relationship": rng.choice(["Manager", "Colleague"]),
-                "phone": f"xxxxxx{rng.randrange(10**4):04d}", "status": status, "result": result,
-                "feedback": "Reliable and punctual." if status == "completed" else None}
-    return {"platform": rng.choice(["LinkedIn", "X", "Facebook"]), "status": status, "result": result,
-            "flags": [] if result == "clear" else ["inconsistent employment history"]}
+        return {
+            "referee_name": rng.choice(CANDIDATE_NAMES),
+            "relationship": rng.choice(["Manager", "Colleague"]),
+            "phone": f"xxxxxx{rng.randrange(10**4):04d}",
+            "status": status,
+            "result": result,
+            "feedback": "Reliable and punctual." if status == "completed" else None,
+        }
+    return {
+        "platform": rng.choice(["LinkedIn", "X", "Facebook"]),
+        "status": status,
+        "result": result,
+        "flags": [] if result == "clear" else ["inconsistent employment history"],
+    }
 
 
 def vendor_time_text(epoch: float) -> str:
@@ -224,7 +287,7 @@ def vendor_time_text(epoch: float) -> str:
     return f"{local.day} {local:%b}, {local.year}, {local:%H:%M}"
 
 
-def _worst(results: List[str]) -> str:
+def _worst(results: list[str]) -> str:
     ranked = [r for r in RESULTS_BY_SEVERITY if r in results]
     return ranked[0] if ranked else "clear"
 

@@ -3,7 +3,7 @@
 import logging
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 logger = logging.getLogger("bgv")
 
@@ -11,15 +11,17 @@ logger = logging.getLogger("bgv")
 class FetchProgress:
     """Called with (done, total) after each case; draws or logs without flooding cron mail."""
 
-    def __init__(self, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.on_terminal = self.stream.isatty()
-        self.started = time.monotonic()
+        self.started: float | None = None
         self._last_tenth = 0
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0:
             return
+        if self.started is None:
+            self.started = time.monotonic()
         if self.on_terminal:
             width = 30
             filled = int(width * done / total)

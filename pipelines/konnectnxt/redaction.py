@@ -1,9 +1,8 @@
 """Keeps secrets out of everything the pipeline prints or writes: every known secret becomes ***."""
 
 import logging
-from typing import Set
 
-_secrets: Set[str] = set()
+_secrets: set[str] = set()
 
 
 def register_secret(value: object) -> None:

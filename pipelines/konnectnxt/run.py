@@ -2,10 +2,10 @@
 
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional, Sequence
+from datetime import UTC, datetime
 
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -63,17 +63,16 @@ class RunReport:
     registered: int = 0
     tracked: int = 0
     tracked_open: int = 0
-    input_problems: List[str] = field(default_factory=list)
-    table_rows: Dict[str, int] = field(default_factory=dict)
-    loaded_rows: Dict[str, int] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
+    input_problems: list[str] = field(default_factory=list)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.stats.failed or self.input_problems else 0
 
 
-def run_pipeline(request: RunRequest, on_progress: Optional[Callable[[int, int], None]] = None) -> RunReport:
+def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run once; expected failures raise BgvError subclasses carrying their exit code."""
     configuration = load_configuration(require_api_key=not request.demo)
     batch = CaseIdBatch()
@@ -104,7 +103,7 @@ def run_pipeline(request: RunRequest, on_progress: Optional[Callable[[int, int],
             logger.warning("%s", note)
             report.notes.append(note)
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         registrations = new_registrations(batch.sources, known_case_ids(pipeline), now)
         if registrations:
             logger.info("registering %d new case id(s)", len(registrations))
@@ -125,10 +124,12 @@ def run_pipeline(request: RunRequest, on_progress: Optional[Callable[[int, int],
         if due:
             logger.info(
                 "polling %d due case(s) of %d tracked (%d open) with %d workers",
-                len(due), report.tracked, report.tracked_open, configuration.workers,
+                len(due),
+                report.tracked,
+                report.tracked_open,
+                configuration.workers,
             )
             info = _load(pipeline, konnectnxt(due, configuration, report.stats))
-            report.loaded_rows = _loaded_rows(pipeline)
             for failure in report.stats.failures:
                 logger.warning("case %s", failure)
             logger.debug("load info: %s", info)
@@ -166,11 +167,3 @@ def _original_exception(exc: BaseException) -> BaseException:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _loaded_rows(pipeline: dlt.Pipeline) -> Dict[str, int]:
-    trace = pipeline.last_trace
-    info = trace.last_normalize_info if trace else None
-    counts = info.row_counts if info else {}
-    return {table: count for table, count in counts.items() if not table.startswith("_dlt")}
-

@@ -2,9 +2,9 @@
 
 import fcntl
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 from .errors import RunLocked
 
@@ -23,7 +23,7 @@ def run_lock(path: str) -> Iterator[None]:
         raise RunLocked(f"another run is in progress: {running} (lock file {path})") from None
     try:
         os.ftruncate(descriptor, 0)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         os.pwrite(descriptor, f"{os.getpid()} {started}\n".encode(), 0)
         yield
     finally:

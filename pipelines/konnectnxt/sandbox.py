@@ -5,9 +5,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from .fake_reports import CaseTimeline, demo_case_ids, demo_timelines, timeline_for
@@ -23,24 +24,24 @@ class Fault:
     """A scripted misbehaviour: for one case (or all), the next `times` requests (None = forever)."""
 
     kind: str
-    case_id: Optional[str] = None
-    times: Optional[int] = 1
+    case_id: str | None = None
+    times: int | None = 1
     status: int = 500
-    retry_after: Optional[str] = None
+    retry_after: str | None = None
     delay: float = 0.0
     message: str = "Internal server error."
 
 
 @dataclass
 class RequestRecord:
-    case_id: Optional[str]
+    case_id: str | None
     status: int
     at: float
     path: str
     authorized: bool
 
 
-CaseSource = Union[CaseTimeline, Dict[str, Any], Callable[[float], Dict[str, Any]]]
+CaseSource = CaseTimeline | dict[str, Any] | Callable[[float], dict[str, Any]]
 
 
 class Sandbox:
@@ -50,14 +51,14 @@ class Sandbox:
         self.api_keys = {api_key}
         self.clock = clock
         self.latency = 0.0
-        self.cases: Dict[str, CaseSource] = {}
-        self.faults: List[Fault] = []
-        self.requests: List[RequestRecord] = []
+        self.cases: dict[str, CaseSource] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[RequestRecord] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -77,10 +78,10 @@ class Sandbox:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def add_case(self, case_id: str, source: CaseSource) -> None:
@@ -88,13 +89,14 @@ class Sandbox:
         with self._lock:
             self.cases[case_id] = source
 
-    def add_generated_case(self, case_id: str, opened_at: float, span_seconds: float,
-                           final_status: str = "completed") -> CaseTimeline:
+    def add_generated_case(
+        self, case_id: str, opened_at: float, span_seconds: float, final_status: str = "completed"
+    ) -> CaseTimeline:
         timeline = timeline_for(case_id, opened_at, span_seconds, final_status)
         self.add_case(case_id, timeline)
         return timeline
 
-    def add_demo_cases(self, demo_started_at: float) -> List[str]:
+    def add_demo_cases(self, demo_started_at: float) -> list[str]:
         for case_id, timeline in demo_timelines(demo_started_at).items():
             self.add_case(case_id, timeline)
         return demo_case_ids()
@@ -109,10 +111,10 @@ class Sandbox:
         with self._lock:
             self.faults.append(fault)
 
-    def requests_for(self, case_id: str) -> List[RequestRecord]:
+    def requests_for(self, case_id: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.case_id == case_id]
 
-    def report_data(self, case_id: str) -> Optional[Dict[str, Any]]:
+    def report_data(self, case_id: str) -> dict[str, Any] | None:
         source = self.cases.get(case_id)
         if source is None:
             return None
@@ -122,7 +124,7 @@ class Sandbox:
             return source(self.clock())
         return source
 
-    def _take_fault(self, case_id: Optional[str]) -> Optional[Fault]:
+    def _take_fault(self, case_id: str | None) -> Fault | None:
         with self._lock:
             for fault in self.faults:
                 if fault.case_id is not None and fault.case_id != case_id:
@@ -175,11 +177,16 @@ def _handler_for(sandbox: Sandbox) -> type:
             data = sandbox.report_data(case_id)
             if data is None:
                 return self._send_envelope(404, "Case not found.", case_id, authorized)
-            body = {"status": "success", "code": 200, "message": "Report JSON fetched successfully.",
-                    "data": data, "errors": None}
+            body = {
+                "status": "success",
+                "code": 200,
+                "message": "Report JSON fetched successfully.",
+                "data": data,
+                "errors": None,
+            }
             self._send(200, json.dumps(body).encode(), case_id, authorized)
 
-        def _inject(self, fault: Fault, case_id: Optional[str]) -> bool:
+        def _inject(self, fault: Fault, case_id: str | None) -> bool:
             """Answer with the fault; False when the fault only delays a normal answer."""
             if fault.kind == "slow":
                 time.sleep(fault.delay)
@@ -206,13 +213,26 @@ def _handler_for(sandbox: Sandbox) -> type:
                 self._send(200, json.dumps(body).encode(), case_id, True)
             return True
 
-        def _send_envelope(self, status: int, message: str, case_id: Optional[str], authorized: bool,
-                           headers: Optional[Dict[str, str]] = None) -> None:
+        def _send_envelope(
+            self,
+            status: int,
+            message: str,
+            case_id: str | None,
+            authorized: bool,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             body = {"status": "error", "code": status, "message": message, "data": None, "errors": None}
             self._send(status, json.dumps(body).encode(), case_id, authorized, headers)
 
-        def _send(self, status: int, body: bytes, case_id: Optional[str], authorized: bool,
-                  headers: Optional[Dict[str, str]] = None, content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            case_id: str | None,
+            authorized: bool,
+            headers: dict[str, str] | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             self._record(case_id, status, authorized)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -222,14 +242,14 @@ def _handler_for(sandbox: Sandbox) -> type:
             self.end_headers()
             self.wfile.write(body)
 
-        def _record(self, case_id: Optional[str], status: int, authorized: bool) -> None:
+        def _record(self, case_id: str | None, status: int, authorized: bool) -> None:
             with sandbox._lock:
                 sandbox.requests.append(RequestRecord(case_id, status, time.time(), self.path, authorized))
 
     return Handler
 
 
-def _normalise(case_id: Optional[str]) -> Optional[str]:
+def _normalise(case_id: str | None) -> str | None:
     return case_id.strip().lower().replace("-", "") if case_id else case_id
 
 

@@ -1,8 +1,9 @@
 """Polling schedule: which tracked cases are due, and their bookkeeping after a poll."""
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any
 
 from .settings import TERMINAL_STATUSES
 
@@ -14,18 +15,18 @@ class TrackedCase:
     case_id: str
     source: str
     added_at: datetime
-    last_polled_at: Optional[datetime] = None
-    next_poll_at: Optional[datetime] = None
+    last_polled_at: datetime | None = None
+    next_poll_at: datetime | None = None
     poll_step: int = 0
     consecutive_failures: int = 0
-    last_error: Optional[str] = None
-    last_status: Optional[str] = None
-    report_hash: Optional[str] = None
+    last_error: str | None = None
+    last_status: str | None = None
+    report_hash: str | None = None
     # Read from `cases`, not stored in `tracked_cases`:
-    first_seen_at: Optional[datetime] = None
-    last_fetched_at: Optional[datetime] = None
+    first_seen_at: datetime | None = None
+    last_fetched_at: datetime | None = None
 
-    def row(self) -> Dict[str, Any]:
+    def row(self) -> dict[str, Any]:
         """The `tracked_cases` row."""
         row = asdict(self)
         del row["first_seen_at"], row["last_fetched_at"]
@@ -35,7 +36,7 @@ class TrackedCase:
 TRACKED_CASE_COLUMNS = [f.name for f in fields(TrackedCase)]
 
 
-def is_terminal(status: Optional[str]) -> bool:
+def is_terminal(status: str | None) -> bool:
     """Completed and rejected cases are final; every other status, unknown ones too, is open."""
     return status in TERMINAL_STATUSES
 
@@ -47,7 +48,7 @@ def due_cases(
     min_poll_interval: float,
     all_open: bool = False,
     refresh_completed: bool = False,
-) -> List[TrackedCase]:
+) -> list[TrackedCase]:
     """Cases to request in this run, longest-waiting first."""
     polite_after = now - timedelta(seconds=min_poll_interval)
     due = []
@@ -72,7 +73,7 @@ def after_report(
     case: TrackedCase,
     *,
     polled_at: datetime,
-    status: Optional[str],
+    status: str | None,
     fingerprint: str,
     poll_intervals: Sequence[float],
     min_poll_interval: float,
@@ -80,11 +81,7 @@ def after_report(
     """Bookkeeping after a fetch that returned a report: a change resets the backoff."""
     changed = fingerprint != case.report_hash
     step = 0 if changed else case.poll_step + 1
-    next_poll_at = (
-        None
-        if is_terminal(status)
-        else polled_at + poll_interval(step, poll_intervals, min_poll_interval)
-    )
+    next_poll_at = None if is_terminal(status) else polled_at + poll_interval(step, poll_intervals, min_poll_interval)
     return replace(
         case,
         last_polled_at=polled_at,
@@ -118,9 +115,7 @@ def after_failure(
     )
 
 
-def new_registrations(
-    sources: Dict[str, str], known_case_ids: Iterable[str], added_at: datetime
-) -> List[TrackedCase]:
+def new_registrations(sources: dict[str, str], known_case_ids: Iterable[str], added_at: datetime) -> list[TrackedCase]:
     """Tracked-case rows for ids not yet in the registry."""
     known = set(known_case_ids)
     return [

@@ -4,17 +4,25 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Dict, List, Optional
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
-Row = Dict[str, Any]
+Row = dict[str, Any]
 
 _CASE_KEYS = {"reference_id", "generated_at", "status", "result", "candidate", "summary", "checks"}
 _CASE_OWN_COLUMNS = {"case_id", "candidate_name", "candidate_photo", "first_seen_at", "last_fetched_at"}
 # Vendor keys of a check that become our own columns or child tables; any other key is kept.
 _CHECK_CONSUMED_KEYS = {
-    "type", "name", "category", "status", "result", "completed_at", "remark",
-    "fields", "documents", "entries",
+    "type",
+    "name",
+    "category",
+    "status",
+    "result",
+    "completed_at",
+    "remark",
+    "fields",
+    "documents",
+    "entries",
 }
 _ENTRY_OWN_COLUMNS = {"case_id", "check_key", "entry_index"}
 _FIELD_OWN_COLUMNS = {"case_id", "check_key", "field_index"}
@@ -40,19 +48,19 @@ class ReportRows:
     """Every row one report contributes, by table."""
 
     case: Row
-    checks: List[Row] = field(default_factory=list)
-    entries: List[Row] = field(default_factory=list)
-    check_fields: List[Row] = field(default_factory=list)
-    check_documents: List[Row] = field(default_factory=list)
+    checks: list[Row] = field(default_factory=list)
+    entries: list[Row] = field(default_factory=list)
+    check_fields: list[Row] = field(default_factory=list)
+    check_documents: list[Row] = field(default_factory=list)
     unparsed_completed_at: int = 0
 
 
 def report_rows(
     case_id: str,
-    data: Dict[str, Any],
+    data: dict[str, Any],
     *,
     fetched_at: datetime,
-    first_seen_at: Optional[datetime],
+    first_seen_at: datetime | None,
     report_timezone: tzinfo,
 ) -> ReportRows:
     """Rows of all report tables for one fetched report (`data` of the envelope)."""
@@ -82,9 +90,7 @@ def report_rows(
     return rows
 
 
-def case_row(
-    case_id: str, data: Dict[str, Any], fetched_at: datetime, first_seen_at: Optional[datetime]
-) -> Row:
+def case_row(case_id: str, data: dict[str, Any], fetched_at: datetime, first_seen_at: datetime | None) -> Row:
     """The `cases` row: top-level report fields, candidate and summary flattened."""
     candidate = data.get("candidate") if isinstance(data.get("candidate"), dict) else {}
     row: Row = {
@@ -111,9 +117,9 @@ def case_row(
     return row
 
 
-def check_keys(checks: List[Any]) -> List[str]:
+def check_keys(checks: list[Any]) -> list[str]:
     """`check_type` for a type's first check in document order, then `check_type#2`, `#3`..."""
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     keys = []
     for check in checks:
         check_type = check.get("type") if isinstance(check, dict) else None
@@ -123,7 +129,7 @@ def check_keys(checks: List[Any]) -> List[str]:
     return keys
 
 
-def _check_row(case_id: str, check_key: str, check: Dict[str, Any], report_timezone: tzinfo) -> Row:
+def _check_row(case_id: str, check_key: str, check: dict[str, Any], report_timezone: tzinfo) -> Row:
     completed_at_raw = check.get("completed_at")
     row: Row = {
         "case_id": case_id,
@@ -142,60 +148,60 @@ def _check_row(case_id: str, check_key: str, check: Dict[str, Any], report_timez
     return row
 
 
-def parse_completed_at(text: Any, report_timezone: tzinfo) -> Optional[datetime]:
+def parse_completed_at(text: Any, report_timezone: tzinfo) -> datetime | None:
     """A check's `completed_at` text ("13 May, 2026, 11:02", in the report zone) as UTC, or None."""
     if not isinstance(text, str) or not text.strip():
         return None
     iso = _parse_iso(text)
     if iso is not None:
         moment = iso if iso.tzinfo else iso.replace(tzinfo=report_timezone)
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     normalised = re.sub(r"[\s,]+", " ", text).strip()
     for pattern in _COMPLETED_AT_FORMATS:
         try:
             local = datetime.strptime(normalised, pattern)
         except ValueError:
             continue
-        return local.replace(tzinfo=report_timezone).astimezone(timezone.utc)
+        return local.replace(tzinfo=report_timezone).astimezone(UTC)
     return None
 
 
-def parse_generated_at(text: Any) -> Optional[datetime]:
+def parse_generated_at(text: Any) -> datetime | None:
     """The report's ISO 8601 `generated_at` as an aware UTC datetime, or None if not ISO."""
     moment = _parse_iso(text) if isinstance(text, str) else None
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
-def report_fingerprint(data: Dict[str, Any]) -> str:
+def report_fingerprint(data: dict[str, Any]) -> str:
     """A hash of the report that ignores `generated_at`, which moves on every fetch."""
     content = {k: v for k, v in data.items() if k != "generated_at"}
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def _parse_iso(text: str) -> Optional[datetime]:
+def _parse_iso(text: str) -> datetime | None:
     candidate = text.strip()
     if not re.match(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", candidate):
         return None
     try:
-        return datetime.fromisoformat(candidate.replace("Z", "+00:00"))
+        return datetime.fromisoformat(candidate)
     except ValueError:
         return None
 
 
-def _as_list(value: Any) -> List[Any]:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _as_text(value: Any) -> Optional[str]:
+def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _prefixed(values: Dict[str, Any], reserved: set, prefix: str) -> Row:
+def _prefixed(values: dict[str, Any], reserved: set, prefix: str) -> Row:
     return {(f"{prefix}{k}" if k in reserved else k): v for k, v in values.items()}

@@ -3,7 +3,7 @@
 import logging
 import os
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigurationException
@@ -17,9 +17,9 @@ from .settings import (
     DEMO_DUCKDB_FILE,
     DEMO_PIPELINE_NAME,
     DUCKDB_FILE,
+    FETCH_ERRORS,
     REPORT_TABLES,
     TERMINAL_STATUSES,
-    FETCH_ERRORS,
     TRACKED_CASES,
 )
 
@@ -51,8 +51,10 @@ def open_pipeline(pipeline_name: str) -> dlt.Pipeline:
     """The pipeline on its configured destination; DuckDB (the default) with a project-relative file."""
     try:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME)
-        if pipeline_name == DEMO_PIPELINE_NAME or pipeline.destination is None or (
-            pipeline.destination.destination_type.endswith(".duckdb")
+        if (
+            pipeline_name == DEMO_PIPELINE_NAME
+            or pipeline.destination is None
+            or (pipeline.destination.destination_type.endswith(".duckdb"))
         ):
             destination = dlt.destinations.duckdb(credentials=duckdb_path(pipeline_name))
             pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
@@ -74,7 +76,7 @@ def lock_path(pipeline: dlt.Pipeline) -> str:
     return os.path.join(pipeline.pipelines_dir, f"{pipeline.pipeline_name}.lock")
 
 
-def finish_pending_packages(pipeline: dlt.Pipeline) -> Optional[str]:
+def finish_pending_packages(pipeline: dlt.Pipeline) -> str | None:
     """Load what an interrupted run left, or discard it; returns what was done, for the log."""
     if not pipeline.has_pending_data:
         return None
@@ -93,17 +95,22 @@ def finish_pending_packages(pipeline: dlt.Pipeline) -> Optional[str]:
     return f"discarded the data a previous run left pending, which could not be loaded ({reason}); its cases will be polled again"
 
 
-def known_case_ids(pipeline: dlt.Pipeline) -> Set[str]:
+def known_case_ids(pipeline: dlt.Pipeline) -> set[str]:
     rows = _query(pipeline, "select case_id from {tracked_cases}")
     return {row[0] for row in rows}
 
 
-def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool) -> List[TrackedCase]:
+def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool) -> list[TrackedCase]:
     """Tracked cases with what scheduling needs from `cases`; terminal ones only when asked."""
     tracked_columns = ", ".join(f"t.{name}" for name in TRACKED_CASE_COLUMNS[:-2])
-    where = "" if include_terminal else (
-        "where t.last_status is null or t.last_status not in ("
-        + ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES)) + ")"
+    where = (
+        ""
+        if include_terminal
+        else (
+            "where t.last_status is null or t.last_status not in ("
+            + ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+            + ")"
+        )
     )
     joined = (
         f"select {tracked_columns}, c.first_seen_at, c.last_fetched_at "
@@ -112,11 +119,13 @@ def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool) -> List[T
     try:
         rows = _query(pipeline, joined, missing_ok=False)
     except DatabaseUndefinedRelation:
-        rows = [(*row, None, None) for row in _query(pipeline, f"select {tracked_columns} from {{tracked_cases}} t {where}")]
+        rows = [
+            (*row, None, None) for row in _query(pipeline, f"select {tracked_columns} from {{tracked_cases}} t {where}")
+        ]
     return [TrackedCase(*row) for row in rows]
 
 
-def tracked_case_counts(pipeline: dlt.Pipeline) -> Tuple[int, int]:
+def tracked_case_counts(pipeline: dlt.Pipeline) -> tuple[int, int]:
     """(tracked, open) case counts."""
     terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
     rows = _query(
@@ -127,12 +136,13 @@ def tracked_case_counts(pipeline: dlt.Pipeline) -> Tuple[int, int]:
     return (rows[0][0], rows[0][1]) if rows else (0, 0)
 
 
-def earliest_added_at(pipeline: dlt.Pipeline, source: str) -> Optional[datetime]:
-    rows = _query(pipeline, "select min(added_at) from {tracked_cases} where source = '%s'" % source.replace("'", "''"))
+def earliest_added_at(pipeline: dlt.Pipeline, source: str) -> datetime | None:
+    quoted = source.replace("'", "''")
+    rows = _query(pipeline, f"select min(added_at) from {{tracked_cases}} where source = '{quoted}'")
     return rows[0][0] if rows else None
 
 
-def table_row_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
+def table_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
     counts = {}
     for table in (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS):
         rows = _query(pipeline, f"select count(*) from {{{table}}}")
@@ -140,7 +150,7 @@ def table_row_counts(pipeline: dlt.Pipeline) -> Dict[str, int]:
     return counts
 
 
-def _query(pipeline: dlt.Pipeline, sql: str, missing_ok: bool = True) -> List[tuple]:
+def _query(pipeline: dlt.Pipeline, sql: str, missing_ok: bool = True) -> list[tuple]:
     """Run `sql` with `{table}` placeholders qualified; a table that does not exist yet gives []."""
     try:
         with pipeline.sql_client() as client:
@@ -151,7 +161,9 @@ def _query(pipeline: dlt.Pipeline, sql: str, missing_ok: bool = True) -> List[tu
             return []
         raise
     except Exception as exc:
-        raise DestinationError(f"cannot read the warehouse at {destination_label(pipeline)}: {_root_message(exc)}") from exc
+        raise DestinationError(
+            f"cannot read the warehouse at {destination_label(pipeline)}: {_root_message(exc)}"
+        ) from exc
 
 
 _TABLE_NAMES = (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS)
