@@ -1,0 +1,117 @@
+"""Fixtures: a real sandbox on 127.0.0.1, a project dir per test, and the real CLI as a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from konnectnxt.sandbox import Sandbox
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BGV_SCRIPT = REPO_ROOT / "pipelines" / "bgv.py"
+SAMPLES = Path(__file__).resolve().parent / "samples"
+TEST_API_KEY = "kx-test-6f1d2c9a8b7e4f30a1b2c3d4-SECRET"
+# Settings from the developer's shell must not leak into a test's run.
+_OWN_ENV_PREFIXES = ("SOURCES__", "DESTINATION__", "PIPELINES__", "DLT_", "RUNTIME__")
+
+
+class FakeClock:
+    """The sandbox's notion of now; tests move it to make cases progress."""
+
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Iterator[Sandbox]:
+    with Sandbox(api_key=TEST_API_KEY, clock=clock) as server:
+        yield server
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Project:
+    """A project dir (DLT_PROJECT_DIR) with its own DuckDB file and dlt working dir."""
+
+    root: Path
+    sandbox: Sandbox
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duckdb_file(self) -> Path:
+        return self.root / "bgv.duckdb"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "dlt_data"
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_ENV_PREFIXES)}
+        full_env = {**inherited, **self.env, **(env or {})}
+        completed = subprocess.run(
+            [sys.executable, str(BGV_SCRIPT), *args],
+            cwd=self.root,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+    def query(self, sql: str, file: Path | None = None) -> list[tuple]:
+        with duckdb.connect(str(file or self.duckdb_file), read_only=True) as connection:
+            return connection.sql(sql).fetchall()
+
+    def write(self, name: str, content: str | bytes | Any) -> Path:
+        path = self.root / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            path.write_text(json.dumps(content), encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def project(tmp_path: Path, sandbox: Sandbox) -> Project:
+    env = {
+        "DLT_PROJECT_DIR": str(tmp_path),
+        "DLT_DATA_DIR": str(tmp_path / "dlt_data"),
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "SOURCES__KONNECTNXT__API_KEY": TEST_API_KEY,
+        "SOURCES__KONNECTNXT__BASE_URL": sandbox.base_url,
+        "SOURCES__KONNECTNXT__MIN_POLL_INTERVAL": "0",
+        "SOURCES__KONNECTNXT__RETRY_BASE_DELAY": "0.01",
+        "SOURCES__KONNECTNXT__WORKERS": "4",
+    }
+    return Project(tmp_path, sandbox, env)
+
+
+@pytest.fixture
+def documented_report() -> dict:
+    return json.loads((SAMPLES / "report-json-documented.json").read_text(encoding="utf-8"))

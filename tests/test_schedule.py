@@ -1,0 +1,109 @@
+"""The polling schedule: what is due, backoff on no change, reset on change, politeness."""
+
+from datetime import UTC, datetime, timedelta
+
+from konnectnxt.schedule import TrackedCase, after_failure, after_report, due_cases, new_registrations
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+INTERVALS = [30, 60, 300, 3600]
+
+
+def case(case_id="a" * 32, **changes) -> TrackedCase:
+    return TrackedCase(case_id=case_id, source="test", added_at=NOW - timedelta(days=1), **changes)
+
+
+def ids(cases):
+    return [c.case_id for c in cases]
+
+
+def test_never_polled_open_cases_are_due():
+    assert ids(due_cases([case()], NOW, min_poll_interval=15)) == ["a" * 32]
+
+
+def test_open_case_is_due_only_once_next_poll_at_has_passed():
+    waiting = case(next_poll_at=NOW + timedelta(seconds=1), last_status="in_progress")
+    ready = case("b" * 32, next_poll_at=NOW, last_status="in_progress")
+    assert ids(due_cases([waiting, ready], NOW, min_poll_interval=15)) == ["b" * 32]
+
+
+def test_terminal_cases_are_never_due_unless_refreshing_completed():
+    done = [case("c" * 32, last_status="completed"), case("d" * 32, last_status="rejected")]
+    assert due_cases(done, NOW, min_poll_interval=15, all_open=True) == []
+    assert ids(due_cases(done, NOW, min_poll_interval=15, refresh_completed=True)) == ["c" * 32, "d" * 32]
+
+
+def test_unknown_statuses_count_as_open():
+    assert ids(due_cases([case(last_status="on_hold")], NOW, min_poll_interval=15)) == ["a" * 32]
+
+
+def test_all_open_ignores_backoff_but_never_min_poll_interval():
+    later = case(next_poll_at=NOW + timedelta(hours=5), last_fetched_at=NOW - timedelta(seconds=20))
+    fresh = case("b" * 32, next_poll_at=NOW + timedelta(hours=5), last_fetched_at=NOW - timedelta(seconds=10))
+    assert ids(due_cases([later, fresh], NOW, min_poll_interval=15, all_open=True)) == ["a" * 32]
+    refreshed = case("c" * 32, last_status="completed", last_fetched_at=NOW - timedelta(seconds=5))
+    assert due_cases([refreshed], NOW, min_poll_interval=15, refresh_completed=True) == []
+
+
+def test_longest_waiting_cases_come_first():
+    cases = [
+        case("b" * 32, next_poll_at=NOW - timedelta(minutes=1)),
+        case("c" * 32),
+        case("a" * 32, next_poll_at=NOW - timedelta(hours=1)),
+    ]
+    assert ids(due_cases(cases, NOW, min_poll_interval=0)) == ["c" * 32, "a" * 32, "b" * 32]
+
+
+def poll(tracked, fingerprint, status="in_progress", at=NOW):
+    return after_report(
+        tracked, polled_at=at, status=status, fingerprint=fingerprint, poll_intervals=INTERVALS, min_poll_interval=15
+    )
+
+
+def test_unchanged_reports_back_off_step_by_step_and_the_last_interval_repeats():
+    tracked = poll(case(), "h1")
+    waits = [tracked.next_poll_at - NOW]
+    for _ in range(5):
+        tracked = poll(tracked, "h1")
+        waits.append(tracked.next_poll_at - NOW)
+    assert [w.total_seconds() for w in waits] == [30, 60, 300, 3600, 3600, 3600]
+
+
+def test_a_change_resets_the_backoff():
+    tracked = poll(poll(poll(case(), "h1"), "h1"), "h1")
+    assert tracked.poll_step == 2
+    changed = poll(tracked, "h2")
+    assert changed.poll_step == 0 and (changed.next_poll_at - NOW).total_seconds() == 30
+
+
+def test_intervals_shorter_than_min_poll_interval_are_raised_to_it():
+    tracked = after_report(case(), polled_at=NOW, status="in_progress", fingerprint="h",
+                           poll_intervals=[1], min_poll_interval=15)
+    assert (tracked.next_poll_at - NOW).total_seconds() == 15
+
+
+def test_terminal_report_has_no_next_poll():
+    tracked = poll(case(), "h", status="completed")
+    assert tracked.next_poll_at is None and tracked.last_status == "completed"
+
+
+def test_report_bookkeeping_records_poll_and_clears_errors():
+    failing = case(consecutive_failures=3, last_error="HTTP 503")
+    tracked = poll(failing, "h")
+    assert (tracked.consecutive_failures, tracked.last_error, tracked.last_polled_at) == (0, None, NOW)
+    assert tracked.first_seen_at == NOW and tracked.last_fetched_at == NOW
+
+
+def test_failures_back_off_and_leave_report_state_alone():
+    tracked = poll(case(), "h1")
+    failed = after_failure(tracked, polled_at=NOW, error="HTTP 404: Case not found.", poll_intervals=INTERVALS,
+                           min_poll_interval=15)
+    failed_twice = after_failure(failed, polled_at=NOW, error="HTTP 404", poll_intervals=INTERVALS, min_poll_interval=15)
+    assert (failed.next_poll_at - NOW).total_seconds() == 30
+    assert (failed_twice.next_poll_at - NOW).total_seconds() == 60
+    assert failed_twice.consecutive_failures == 2
+    assert (failed_twice.report_hash, failed_twice.last_status, failed_twice.poll_step) == ("h1", "in_progress", 0)
+
+
+def test_registration_adds_only_unknown_ids():
+    rows = new_registrations({"a" * 32: "--case-id", "b" * 32: "ids.txt"}, {"a" * 32}, NOW)
+    assert [(r.case_id, r.source, r.added_at) for r in rows] == [("b" * 32, "ids.txt", NOW)]
