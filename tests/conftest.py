@@ -74,6 +74,7 @@ class Project:
         full_env = {**inherited, **self.env, **(env or {})}
         completed = subprocess.run(
             [sys.executable, str(BGV_SCRIPT), *args],
+            check=False,
             cwd=self.root,
             env=full_env,
             capture_output=True,

@@ -30,8 +30,18 @@ def test_ids_are_stored_as_32_lowercase_hex(given, canonical):
 
 @pytest.mark.parametrize(
     "given",
-    ["", "abc", A[:-1], A + "0", A.replace("a", "g"), "6bc26096-dfe5-4c44-937b27063820dc28", "6bc2-6096dfe54c44937b27063820dc28",
-     None, 123, {"case_id": A}],
+    [
+        "",
+        "abc",
+        A[:-1],
+        A + "0",
+        A.replace("a", "g"),
+        "6bc26096-dfe5-4c44-937b27063820dc28",
+        "6bc2-6096dfe54c44937b27063820dc28",
+        None,
+        123,
+        {"case_id": A},
+    ],
 )
 def test_malformed_ids_are_rejected(given):
     with pytest.raises(ValueError, match="not a case id"):
@@ -47,17 +57,22 @@ def batch_from_file(tmp_path, name, content):
 
 
 def submit_response(*ids):
-    return json.dumps({
-        "success": True,
-        "message": "Candidates submitted.",
-        "data": {
-            "recruiter_id": 42, "organization": "Acme", "candidates_processed": len(ids), "total_cost": 1200,
-            "cases_created": [
-                {"candidate_id": case_id, "case_id": case_id, "name": "N", "email": "n@example.com"}
-                for case_id in ids
-            ],
-        },
-    })
+    return json.dumps(
+        {
+            "success": True,
+            "message": "Candidates submitted.",
+            "data": {
+                "recruiter_id": 42,
+                "organization": "Acme",
+                "candidates_processed": len(ids),
+                "total_cost": 1200,
+                "cases_created": [
+                    {"candidate_id": case_id, "case_id": case_id, "name": "N", "email": "n@example.com"}
+                    for case_id in ids
+                ],
+            },
+        }
+    )
 
 
 def test_saved_bulk_submit_response_gives_every_case_id(tmp_path):

@@ -16,8 +16,13 @@ REPORT = {"status": "in_progress", "result": "pending", "checks": []}
 
 
 def client_for(sandbox, api_key=TEST_API_KEY, **overrides) -> KonnectNxtClient:
-    options = {"timeout": 5.0, "max_attempts": 4, "max_retries_per_run": 200, "retry_base_delay": 0.01,
-               "retry_max_delay": 2.0}
+    options = {
+        "timeout": 5.0,
+        "max_attempts": 4,
+        "max_retries_per_run": 200,
+        "retry_base_delay": 0.01,
+        "retry_max_delay": 2.0,
+    }
     options.update(overrides)
     return KonnectNxtClient(sandbox.base_url, api_key, **options)
 
@@ -181,8 +186,13 @@ def test_max_requests_per_second_is_respected(sandbox):
 def test_sandbox_redirects_when_the_trailing_slash_is_missing(sandbox):
     sandbox.add_case(CASE, REPORT)
     url = sandbox.base_url + "/recruiter/v2/report-json"
-    response = requests.get(url, params={"case_id": CASE}, allow_redirects=False, timeout=5,
-                            headers={"Authorization": f"Bearer {TEST_API_KEY}"})
+    response = requests.get(
+        url,
+        params={"case_id": CASE},
+        allow_redirects=False,
+        timeout=5,
+        headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+    )
     assert response.status_code == 301
     assert response.headers["Location"].endswith(f"/recruiter/v2/report-json/?case_id={CASE}")
 
@@ -190,8 +200,12 @@ def test_sandbox_redirects_when_the_trailing_slash_is_missing(sandbox):
 def test_sandbox_accepts_the_dashed_id_form(sandbox):
     sandbox.add_case(CASE, REPORT)
     dashed = f"{CASE[:8]}-{CASE[8:12]}-{CASE[12:16]}-{CASE[16:20]}-{CASE[20:]}"
-    response = requests.get(sandbox.base_url + "/recruiter/v2/report-json/", params={"case_id": dashed}, timeout=5,
-                            headers={"Authorization": f"Bearer {TEST_API_KEY}"})
+    response = requests.get(
+        sandbox.base_url + "/recruiter/v2/report-json/",
+        params={"case_id": dashed},
+        timeout=5,
+        headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+    )
     body = response.json()
     assert (response.status_code, body["status"], body["code"], body["errors"]) == (200, "success", 200, None)
     assert body["message"] == "Report JSON fetched successfully."

@@ -11,6 +11,7 @@ import duckdb
 
 from conftest import TEST_API_KEY, Project
 from konnectnxt.fake_reports import demo_case_ids
+from konnectnxt.run_lock import run_lock
 from konnectnxt.sandbox import Fault
 
 OPEN = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
@@ -24,18 +25,32 @@ REPORT_TABLES = ["cases", "checks", "entries", "check_fields", "check_documents"
 def shrinking_report(stage: int) -> dict:
     """A case whose checks, entries, fields and documents disappear as it progresses."""
     employment = {
-        "type": "employment", "name": "Employment Verification", "category": "Employment",
-        "status": "in_progress", "result": "pending", "completed_at": None,
-        "entries": [{"employer": "Infosys", "status": "completed", "result": "clear"},
-                    {"employer": "Wipro", "status": "in_progress", "result": "pending"}],
+        "type": "employment",
+        "name": "Employment Verification",
+        "category": "Employment",
+        "status": "in_progress",
+        "result": "pending",
+        "completed_at": None,
+        "entries": [
+            {"employer": "Infosys", "status": "completed", "result": "clear"},
+            {"employer": "Wipro", "status": "in_progress", "result": "pending"},
+        ],
     }
     identity = {
-        "type": "identity_aadhaar", "name": "Aadhaar Verification", "category": "Identity",
-        "status": "completed", "result": "clear", "completed_at": "13 May, 2026, 11:02",
+        "type": "identity_aadhaar",
+        "name": "Aadhaar Verification",
+        "category": "Identity",
+        "status": "completed",
+        "result": "clear",
+        "completed_at": "13 May, 2026, 11:02",
         "fields": [{"label": "Name", "value": "Nallala Vivek"}, {"label": "Aadhaar Number", "value": "xxxxxxxx8300"}],
         "documents": ["https://storage.googleapis.com/konnectnxt/aadhaar/page_1.png"],
     }
-    checks = [employment, dict(employment, entries=[]), identity] if stage == 0 else [dict(identity, fields=None, documents=[])]
+    checks = (
+        [employment, dict(employment, entries=[]), identity]
+        if stage == 0
+        else [dict(identity, fields=None, documents=[])]
+    )
     return {
         "reference_id": "2605310236148021",
         "generated_at": f"2026-06-15T10:3{stage}:00.123456+00:00",
@@ -71,10 +86,15 @@ def snapshot(project: Project) -> dict:
     state = {}
     for table in REPORT_TABLES:
         columns = [c[0] for c in project.query(f"describe konnectnxt.{table}") if not c[0].startswith("_dlt")]
-        state[table] = sorted(map(repr, project.query(f"select {', '.join(map(repr_column, columns))} from konnectnxt.{table}")))
-    state["tracked_cases"] = sorted(project.query(
-        "select case_id, last_polled_at, next_poll_at, poll_step, consecutive_failures, last_error, last_status, "
-        "report_hash from konnectnxt.tracked_cases"))
+        state[table] = sorted(
+            map(repr, project.query(f"select {', '.join(map(repr_column, columns))} from konnectnxt.{table}"))
+        )
+    state["tracked_cases"] = sorted(
+        project.query(
+            "select case_id, last_polled_at, next_poll_at, poll_step, consecutive_failures, last_error, last_status, "
+            "report_hash from konnectnxt.tracked_cases"
+        )
+    )
     return state
 
 
@@ -91,10 +111,15 @@ def test_lifecycle_repolls_open_cases_drops_stale_rows_and_never_requests_termin
     assert re.search(r"fetched:\s+2\b", first.stdout) and re.search(r"failed:\s+1\b", first.stdout)
     assert count(project, "select count(*) from konnectnxt.tracked_cases") == 3
     assert project.query("select status from konnectnxt.cases order by case_id") == [("in_progress",), ("in_progress",)]
-    assert project.query(f"select http_status, attempts from konnectnxt.fetch_errors where case_id = '{MISSING}'") == [(404, 1)]
+    assert project.query(f"select http_status, attempts from konnectnxt.fetch_errors where case_id = '{MISSING}'") == [
+        (404, 1)
+    ]
     assert count(project, f"select count(*) from konnectnxt.checks where case_id = '{SHRINKING}'") == 3
     assert project.query(f"select check_key from konnectnxt.checks where case_id = '{SHRINKING}' order by 1") == [
-        ("employment",), ("employment#2",), ("identity_aadhaar",)]
+        ("employment",),
+        ("employment#2",),
+        ("identity_aadhaar",),
+    ]
     assert count(project, f"select count(*) from konnectnxt.entries where case_id = '{SHRINKING}'") == 2
     assert count(project, f"select count(*) from konnectnxt.check_fields where case_id = '{SHRINKING}'") == 2
     open_checks_before = count(project, f"select count(*) from konnectnxt.checks where case_id = '{OPEN}'")
@@ -108,7 +133,9 @@ def test_lifecycle_repolls_open_cases_drops_stale_rows_and_never_requests_termin
     second = project.run("--all-open")
     assert second.returncode == 0, second.stderr + second.stdout
     assert project.query(f"select status from konnectnxt.cases where case_id = '{OPEN}'") == [("in_audit",)]
-    assert project.query(f"select check_key from konnectnxt.checks where case_id = '{SHRINKING}'") == [("identity_aadhaar",)]
+    assert project.query(f"select check_key from konnectnxt.checks where case_id = '{SHRINKING}'") == [
+        ("identity_aadhaar",)
+    ]
     for table in ["entries", "check_fields", "check_documents"]:
         assert count(project, f"select count(*) from konnectnxt.{table} where case_id = '{SHRINKING}'") == 0, table
     assert count(project, f"select count(*) from konnectnxt.checks where case_id = '{OPEN}'") == open_checks_before
@@ -130,7 +157,9 @@ def test_lifecycle_repolls_open_cases_drops_stale_rows_and_never_requests_termin
     assert {case_id: len(sandbox.requests_for(case_id)) for case_id in (OPEN, MISSING)} == completed_requests
     assert len(sandbox.requests_for(SHRINKING)) == 5
     assert_no_duplicates(project)
-    first_seen = project.query(f"select first_seen_at < last_fetched_at from konnectnxt.cases where case_id = '{SHRINKING}'")
+    first_seen = project.query(
+        f"select first_seen_at < last_fetched_at from konnectnxt.cases where case_id = '{SHRINKING}'"
+    )
     assert first_seen == [(True,)]
 
 
@@ -168,14 +197,23 @@ def test_cases_file_registers_every_id_of_a_submit_response(project, sandbox):
     ids = [f"{i:032x}" for i in range(1, 6)]
     for case_id in ids:
         sandbox.add_case(case_id, {"status": "in_progress", "result": "pending", "checks": []})
-    response = {"success": True, "message": "ok", "data": {"recruiter_id": 1, "organization": "Acme",
-                "candidates_processed": 5, "total_cost": 0,
-                "cases_created": [{"candidate_id": i, "case_id": i, "name": "N", "email": "e"} for i in ids]}}
+    response = {
+        "success": True,
+        "message": "ok",
+        "data": {
+            "recruiter_id": 1,
+            "organization": "Acme",
+            "candidates_processed": 5,
+            "total_cost": 0,
+            "cases_created": [{"candidate_id": i, "case_id": i, "name": "N", "email": "e"} for i in ids],
+        },
+    }
     path = project.write("submit_response.json", response)
     result = project.run("--cases-file", str(path))
     assert result.returncode == 0, result.stderr
     assert project.query("select case_id, source from konnectnxt.tracked_cases order by 1") == [
-        (i, "submit_response.json") for i in ids]
+        (i, "submit_response.json") for i in ids
+    ]
     assert count(project, "select count(*) from konnectnxt.cases") == 5
     # Naming the file again changes nothing: ids are never registered twice.
     assert project.run("--cases-file", str(path)).returncode == 0
@@ -308,15 +346,25 @@ def test_relative_duckdb_path_is_relative_to_the_project_dir_not_the_cwd(project
 def test_internal_error_exits_3_with_one_line_and_a_log(project, sandbox):
     sandbox.add_case(OPEN, {"status": "in_progress", "checks": []})
     crash = (
-        "import sys, runpy; sys.argv = ['bgv.py', '--case-id', '" + OPEN + "']; "
-        "sys.path.insert(0, 'PIPELINES'); import konnectnxt; "
-        "konnectnxt.report_rows = lambda *a, **k: 1 / 0; "
-        "runpy.run_path('SCRIPT', run_name='__main__')"
-    ).replace("PIPELINES", str(Path(__file__).parent.parent / "pipelines")).replace(
-        "SCRIPT", str(Path(__file__).parent.parent / "pipelines" / "bgv.py"))
+        (
+            "import sys, runpy; sys.argv = ['bgv.py', '--case-id', '" + OPEN + "']; "
+            "sys.path.insert(0, 'PIPELINES'); import konnectnxt; "
+            "konnectnxt.report_rows = lambda *a, **k: 1 / 0; "
+            "runpy.run_path('SCRIPT', run_name='__main__')"
+        )
+        .replace("PIPELINES", str(Path(__file__).parent.parent / "pipelines"))
+        .replace("SCRIPT", str(Path(__file__).parent.parent / "pipelines" / "bgv.py"))
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DLT_"))}
-    completed = subprocess.run([sys.executable, "-c", crash], cwd=project.root, env={**env, **project.env},
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", crash],
+        check=False,
+        cwd=project.root,
+        env={**env, **project.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 3, completed.stderr
     assert "internal error" in completed.stderr and "Traceback" not in completed.stderr
     log = project.data_dir / "pipelines" / "bgv" / "last_error.log"
@@ -332,12 +380,15 @@ def test_demo_loads_50_cases_into_its_own_file_and_progresses(project):
     assert sum(statuses.values()) == 50 and statuses["in_progress"] == 40
     assert "konnectnxt.cases" in first.stdout and str(demo_file) in first.stdout
     assert {row[0] for row in project.query("select case_id from konnectnxt.tracked_cases", file=demo_file)} == set(
-        demo_case_ids())
+        demo_case_ids()
+    )
 
     # A minute passes: move the stored demo start back instead of sleeping.
     with duckdb.connect(str(demo_file)) as connection:
-        connection.execute("update konnectnxt.tracked_cases set added_at = added_at - interval 60 second, "
-                           "last_polled_at = last_polled_at - interval 60 second")
+        connection.execute(
+            "update konnectnxt.tracked_cases set added_at = added_at - interval 60 second, "
+            "last_polled_at = last_polled_at - interval 60 second"
+        )
         connection.execute("update konnectnxt.cases set last_fetched_at = last_fetched_at - interval 60 second")
     second = project.run("--demo", env={"SOURCES__KONNECTNXT__API_KEY": ""})
     assert second.returncode == 0, second.stderr
@@ -345,3 +396,52 @@ def test_demo_loads_50_cases_into_its_own_file_and_progresses(project):
     assert changed >= 5
     assert "in_progress -> in_audit" in second.stdout
     assert not project.duckdb_file.exists()
+
+
+def test_second_run_exits_2_while_another_holds_the_lock(project, sandbox):
+    sandbox.add_case(OPEN, {"status": "in_progress", "checks": []})
+    lock_file = project.data_dir / "pipelines" / "bgv.lock"
+    with run_lock(str(lock_file)):
+        result = project.run("--case-id", OPEN)
+    assert result.returncode == 2
+    assert re.search(rf"another run is in progress: pid {os.getpid()} since \d{{4}}-", result.stderr)
+    assert not sandbox.requests
+    # The lock dies with its holder: the next run goes ahead.
+    assert project.run("--case-id", OPEN).returncode == 0
+
+
+def test_data_left_pending_by_an_interrupted_run_is_loaded_before_new_data(project, sandbox):
+    sandbox.add_case(OPEN, {"status": "in_progress", "checks": []})
+    sandbox.add_case(SHRINKING, {"status": "in_progress", "checks": []})
+    assert project.run("--case-id", SHRINKING).returncode == 0
+    leftover = (
+        "import dlt, sys; sys.path.insert(0, sys.argv[1]); from konnectnxt import case_registry; "
+        "from datetime import datetime, timezone; "
+        "p = dlt.pipeline('bgv', pipelines_dir=sys.argv[2], dataset_name='konnectnxt', "
+        "destination=dlt.destinations.duckdb(sys.argv[3])); "
+        "p.extract(case_registry([{'case_id': sys.argv[4], 'source': 'interrupted', "
+        "'added_at': datetime.now(timezone.utc), 'poll_step': 0, 'consecutive_failures': 0}])); "
+        "p.normalize(); assert p.has_pending_data"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            leftover,
+            str(Path(__file__).parent.parent / "pipelines"),
+            str(project.data_dir / "pipelines"),
+            str(project.duckdb_file),
+            OPEN,
+        ],
+        check=True,
+        env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
+        capture_output=True,
+    )
+    result = project.run("--all-open")
+    assert result.returncode == 0, result.stderr
+    assert "loaded the data a previous run left pending" in result.stderr, result.stderr
+    assert project.query("select case_id, source from konnectnxt.tracked_cases order by 1") == [
+        (SHRINKING, "--case-id"),
+        (OPEN, "interrupted"),
+    ]
+    assert count(project, "select count(*) from konnectnxt.cases") == 2

@@ -76,8 +76,9 @@ def test_a_change_resets_the_backoff():
 
 
 def test_intervals_shorter_than_min_poll_interval_are_raised_to_it():
-    tracked = after_report(case(), polled_at=NOW, status="in_progress", fingerprint="h",
-                           poll_intervals=[1], min_poll_interval=15)
+    tracked = after_report(
+        case(), polled_at=NOW, status="in_progress", fingerprint="h", poll_intervals=[1], min_poll_interval=15
+    )
     assert (tracked.next_poll_at - NOW).total_seconds() == 15
 
 
@@ -95,9 +96,12 @@ def test_report_bookkeeping_records_poll_and_clears_errors():
 
 def test_failures_back_off_and_leave_report_state_alone():
     tracked = poll(case(), "h1")
-    failed = after_failure(tracked, polled_at=NOW, error="HTTP 404: Case not found.", poll_intervals=INTERVALS,
-                           min_poll_interval=15)
-    failed_twice = after_failure(failed, polled_at=NOW, error="HTTP 404", poll_intervals=INTERVALS, min_poll_interval=15)
+    failed = after_failure(
+        tracked, polled_at=NOW, error="HTTP 404: Case not found.", poll_intervals=INTERVALS, min_poll_interval=15
+    )
+    failed_twice = after_failure(
+        failed, polled_at=NOW, error="HTTP 404", poll_intervals=INTERVALS, min_poll_interval=15
+    )
     assert (failed.next_poll_at - NOW).total_seconds() == 30
     assert (failed_twice.next_poll_at - NOW).total_seconds() == 60
     assert failed_twice.consecutive_failures == 2

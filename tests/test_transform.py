@@ -183,7 +183,9 @@ def test_completed_at_texts_are_read_in_the_report_timezone(text, expected_utc):
     assert parse_completed_at(text, IST) == expected_utc
 
 
-@pytest.mark.parametrize("text", [None, "", "   ", "31 Feb, 2026, 10:00", "13 Mai, 2026, 11:02", "yesterday", 1715580120])
+@pytest.mark.parametrize(
+    "text", [None, "", "   ", "31 Feb, 2026, 10:00", "13 Mai, 2026, 11:02", "yesterday", 1715580120]
+)
 def test_completed_at_that_cannot_be_read_is_none(text):
     assert parse_completed_at(text, IST) is None
 

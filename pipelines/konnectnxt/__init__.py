@@ -95,10 +95,12 @@ def _child_columns(index_column: str, **extra: dict[str, Any]) -> dict[str, dict
     }
 
 
-@dlt.resource(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
-def registered_cases(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """New ids entering the registry, loaded before any request is sent."""
-    yield rows
+@dlt.source(name="konnectnxt", max_table_nesting=0)
+def case_registry(rows: list[dict[str, Any]]) -> DltResource:
+    """New ids entering `tracked_cases`, loaded before any request is sent (same schema as the source)."""
+    return dlt.resource(
+        [rows], name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns()
+    )
 
 
 @dlt.source(name="konnectnxt", max_table_nesting=0)

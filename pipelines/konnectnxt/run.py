@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import RunStats, konnectnxt, registered_cases
+from . import RunStats, case_registry, konnectnxt
 from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
 from .config import load_configuration
 from .errors import BgvError, DestinationError
@@ -107,7 +107,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         registrations = new_registrations(batch.sources, known_case_ids(pipeline), now)
         if registrations:
             logger.info("registering %d new case id(s)", len(registrations))
-            _load(pipeline, registered_cases([case.row() for case in registrations]))
+            _load(pipeline, case_registry([case.row() for case in registrations]))
         report.registered = len(registrations)
 
         tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed)
