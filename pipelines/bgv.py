@@ -9,6 +9,13 @@ exit codes:
   2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
      in progress, unusable destination, or authentication failed
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
+
+configuration (dlt: .dlt/config.toml, .dlt/secrets.toml, env SOURCES__KONNECTNXT__<KEY>):
+  [sources.konnectnxt] api_key (secret), base_url, case_ids, min_poll_interval, poll_intervals,
+  report_timezone, workers, max_requests_per_second, request_timeout, max_attempts,
+  max_retries_per_run, retry_base_delay, retry_max_delay
+  [destination.duckdb] credentials: the DuckDB file, default bgv.duckdb, relative to the repo root
+  The README is the full manual.
 """
 
 import argparse
@@ -35,12 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bgv.py",
         description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2]
-        + (
-            "\nconfiguration: [sources.konnectnxt] in .dlt/config.toml and .dlt/secrets.toml, or env "
-            "SOURCES__KONNECTNXT__<KEY>; the DuckDB file is [destination.duckdb] credentials "
-            "(default bgv.duckdb, relative to the repo root). See README.md."
-        ),
+        epilog=__doc__.split("\n\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
