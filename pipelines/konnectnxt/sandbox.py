@@ -68,7 +68,9 @@ class Sandbox:
     def start(self, port: int = 0) -> "Sandbox":
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="konnectnxt-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="konnectnxt-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
