@@ -91,15 +91,19 @@ def configure_logging(verbose: bool) -> None:
 def format_summary(report: RunReport) -> str:
     stats = report.stats
     lines = [f"bgv run {stats.run_id[:8]} (pipeline {report.pipeline_name})"]
-    if report.tracked == 0:
+    tracked = report.tracked
+    if not tracked.get("tracked"):
         lines += [
             "  no cases are tracked yet. Add some with --case-id ID or --cases-file submit_response.json,",
             "  or list them under [sources.konnectnxt] case_ids; try it out with --demo.",
         ]
     else:
         lines += [
-            f"  tracked cases:   {report.tracked} ({report.tracked_open} open)"
-            + (f", {report.registered} newly registered" if report.registered else ""),
+            f"  tracked cases:   {tracked['tracked']} ({tracked['open']} open"
+            + (f", {tracked['not_found']} not found" if tracked["not_found"] else "")
+            + ")"
+            + (f", {report.registered} newly registered" if report.registered else "")
+            + (f", {len(report.revived)} tracked again" if report.revived else ""),
             f"  due:             {stats.due}",
             f"  fetched:         {stats.fetched}",
             f"  changed:         {stats.changed}",
@@ -109,6 +113,11 @@ def format_summary(report: RunReport) -> str:
         transitions = [(k, n) for k, n in stats.status_changes.most_common() if k[0] is not None]
         if transitions:
             lines.append("  status changes:  " + ", ".join(f"{a} -> {b}: {n}" for (a, b), n in transitions))
+        if stats.marked_not_found:
+            lines.append(
+                f"  marked not found: {len(stats.marked_not_found)} (only 404s since long enough; no longer polled; "
+                "--case-id ID tracks one again): " + ", ".join(stats.marked_not_found)
+            )
         if stats.unparsed_completed_at:
             lines.append(
                 f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)"

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from konnectnxt.schedule import TrackedCase, after_failure, after_report, due_cases, new_registrations
+from konnectnxt.schedule import TrackedCase, after_failure, after_report, due_cases, new_registrations, revived
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 INTERVALS = [30, 60, 300, 3600]
@@ -94,18 +94,55 @@ def test_report_bookkeeping_records_poll_and_clears_errors():
     assert tracked.first_seen_at == NOW and tracked.last_fetched_at == NOW
 
 
+def fail(tracked, http_status=404, at=NOW, not_found_after=timedelta(hours=72)):
+    return after_failure(
+        tracked,
+        polled_at=at,
+        error=f"HTTP {http_status}",
+        http_status=http_status,
+        poll_intervals=INTERVALS,
+        min_poll_interval=15,
+        not_found_after=not_found_after,
+    )
+
+
 def test_failures_back_off_and_leave_report_state_alone():
     tracked = poll(case(), "h1")
-    failed = after_failure(
-        tracked, polled_at=NOW, error="HTTP 404: Case not found.", poll_intervals=INTERVALS, min_poll_interval=15
-    )
-    failed_twice = after_failure(
-        failed, polled_at=NOW, error="HTTP 404", poll_intervals=INTERVALS, min_poll_interval=15
-    )
+    failed = fail(tracked, 503)
+    failed_twice = fail(failed, 503)
     assert (failed.next_poll_at - NOW).total_seconds() == 30
     assert (failed_twice.next_poll_at - NOW).total_seconds() == 60
-    assert failed_twice.consecutive_failures == 2
+    assert failed_twice.consecutive_failures == 2 and failed_twice.last_error == "HTTP 503"
     assert (failed_twice.report_hash, failed_twice.last_status, failed_twice.poll_step) == ("h1", "in_progress", 0)
+
+
+def test_404s_mark_a_case_not_found_only_after_the_configured_time():
+    first = fail(case(), at=NOW)
+    assert first.first_not_found_at == NOW and first.not_found_at is None
+    still_looking = fail(first, at=NOW + timedelta(hours=71, minutes=59))
+    assert still_looking.not_found_at is None and still_looking.next_poll_at is not None
+    given_up = fail(still_looking, at=NOW + timedelta(hours=72))
+    assert given_up.not_found_at == NOW + timedelta(hours=72) and given_up.next_poll_at is None
+    assert due_cases([given_up], NOW + timedelta(days=30), min_poll_interval=15, all_open=True) == []
+
+
+def test_a_report_ends_the_404_streak():
+    streak = fail(fail(case(), at=NOW), at=NOW + timedelta(hours=10))
+    found = poll(streak, "h1", at=NOW + timedelta(hours=11))
+    assert (found.first_not_found_at, found.not_found_at, found.consecutive_failures) == (None, None, 0)
+
+
+def test_other_failures_never_mark_a_case_not_found():
+    tracked = fail(case(), 503, at=NOW)
+    tracked = fail(tracked, 503, at=NOW + timedelta(days=10))
+    assert tracked.first_not_found_at is None and tracked.not_found_at is None
+
+
+def test_revived_case_is_due_again():
+    given_up = fail(fail(case(), at=NOW), at=NOW + timedelta(hours=80))
+    back = revived(given_up)
+    assert (back.not_found_at, back.first_not_found_at, back.consecutive_failures) == (None, None, 0)
+    assert ids(due_cases([back], NOW + timedelta(hours=81), min_poll_interval=15)) == [back.case_id]
 
 
 def test_registration_adds_only_unknown_ids():

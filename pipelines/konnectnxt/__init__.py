@@ -4,7 +4,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -20,6 +20,7 @@ from .settings import (
     CHECKS,
     ENTRIES,
     FETCH_ERRORS,
+    RUNS,
     TOMBSTONE_COLUMN,
     TRACKED_CASES,
 )
@@ -42,6 +43,9 @@ class RunStats:
     failures: list[str] = field(default_factory=list)
     status_changes: Counter = field(default_factory=Counter)
     rows: Counter = field(default_factory=Counter)
+    marked_not_found: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
 
@@ -82,6 +86,8 @@ def tracked_cases_columns() -> dict[str, dict[str, Any]]:
         "last_error": _text(),
         "last_status": _text(),
         "report_hash": _text(),
+        "first_not_found_at": _timestamp(),
+        "not_found_at": _timestamp(),
     }
 
 
@@ -101,6 +107,37 @@ def case_registry(rows: list[dict[str, Any]]) -> DltResource:
     return dlt.resource(
         [rows], name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns()
     )
+
+
+def runs_columns() -> dict[str, dict[str, Any]]:
+    counters = [
+        "cases_tracked",
+        "cases_registered",
+        "cases_due",
+        "cases_fetched",
+        "cases_changed",
+        "cases_completed",
+        "cases_failed",
+        "cases_marked_not_found",
+        "requests",
+        "retries",
+        "exit_code",
+    ]
+    return {
+        "run_id": _text(nullable=False),
+        "pipeline_name": _text(),
+        "started_at": _timestamp(),
+        "finished_at": _timestamp(),
+        **{name: _bigint() for name in counters},
+        "error": _text(),
+        "pipeline_version": _text(),
+    }
+
+
+@dlt.source(name="konnectnxt", max_table_nesting=0)
+def run_record(row: dict[str, Any]) -> DltResource:
+    """One row of `runs`: what a run did and how it ended."""
+    return dlt.resource([row], name=RUNS, write_disposition="append", columns=runs_columns())
 
 
 @dlt.source(name="konnectnxt", max_table_nesting=0)
@@ -141,10 +178,13 @@ def polled_cases(
     by_id = {case.case_id: case for case in due_cases}
     stats.due = len(by_id)
     outcomes = fetch_reports(client, list(by_id), configuration.workers)
-    for done, outcome in enumerate(outcomes, start=1):
-        yield poll_result(by_id[outcome.case_id], outcome, configuration, stats)
-        if stats.on_progress:
-            stats.on_progress(done, stats.due)
+    try:
+        for done, outcome in enumerate(outcomes, start=1):
+            yield poll_result(by_id[outcome.case_id], outcome, configuration, stats)
+            if stats.on_progress:
+                stats.on_progress(done, stats.due)
+    finally:
+        stats.requests, stats.retries = client.counters.requests, client.counters.retries
 
 
 def poll_result(
@@ -155,7 +195,16 @@ def poll_result(
     if not outcome.ok:
         stats.failed += 1
         stats.failures.append(f"{outcome.case_id}: {outcome.error}")
-        tracked = after_failure(case, polled_at=outcome.polled_at, error=outcome.error, **intervals)
+        tracked = after_failure(
+            case,
+            polled_at=outcome.polled_at,
+            error=outcome.error,
+            http_status=outcome.http_status,
+            not_found_after=timedelta(hours=configuration.not_found_after_hours),
+            **intervals,
+        )
+        if tracked.not_found_at is not None:
+            stats.marked_not_found.append(case.case_id)
         fetch_error = {
             "case_id": outcome.case_id,
             "http_status": outcome.http_status,

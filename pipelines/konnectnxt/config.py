@@ -30,6 +30,8 @@ EXPECTED = {
     "max_retries_per_run": "a whole number >= 0",
     "retry_base_delay": "a number of seconds >= 0",
     "retry_max_delay": "a number of seconds >= 0",
+    "not_found_after_hours": "a number of hours >= 0",
+    "lock_wait_seconds": "a number of seconds >= 0",
 }
 
 
@@ -50,6 +52,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
     max_retries_per_run: int = defaults.MAX_RETRIES_PER_RUN
     retry_base_delay: float = defaults.RETRY_BASE_DELAY
     retry_max_delay: float = defaults.RETRY_MAX_DELAY
+    not_found_after_hours: float = defaults.NOT_FOUND_AFTER_HOURS
+    lock_wait_seconds: float = defaults.LOCK_WAIT_SECONDS
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -92,6 +96,8 @@ def validate(configuration: KonnectNxtConfiguration) -> None:
         ("max_retries_per_run", c.max_retries_per_run >= 0),
         ("retry_base_delay", c.retry_base_delay >= 0),
         ("retry_max_delay", c.retry_max_delay >= 0),
+        ("not_found_after_hours", c.not_found_after_hours >= 0),
+        ("lock_wait_seconds", c.lock_wait_seconds >= 0),
         ("report_timezone", _is_zone(c.report_timezone)),
     ]
     for key, ok in checks:

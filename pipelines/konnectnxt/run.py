@@ -1,32 +1,36 @@
-"""One pipeline run: register ids, poll what is due, load it, and report what happened."""
+"""One pipeline run: register ids, poll what is due, load it, record the run, report what happened."""
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import RunStats, case_registry, konnectnxt
+from . import RunStats, case_registry, konnectnxt, run_record
 from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
-from .config import load_configuration
-from .errors import BgvError, DestinationError
+from .config import KonnectNxtConfiguration, load_configuration
+from .errors import EXIT_INTERNAL_ERROR, BgvError, CaseIdInputError, DestinationError
 from .fake_reports import demo_case_ids
-from .redaction import register_secret
+from .redaction import redact
 from .run_lock import run_lock
 from .sandbox import DEMO_API_KEY, Sandbox
-from .schedule import due_cases, new_registrations
+from .schedule import due_cases, new_registrations, revived
 from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PIPELINE_NAME
 from .warehouse import (
     destination_label,
+    duckdb_path,
     earliest_added_at,
     finish_pending_packages,
     known_case_ids,
     lock_path,
-    open_pipeline,
+    opened_pipeline,
+    read_not_found_cases,
     read_tracked_cases,
     table_row_counts,
     tracked_case_counts,
@@ -35,6 +39,7 @@ from .warehouse import (
 logger = logging.getLogger("bgv")
 LOADER_FILE_FORMAT = "parquet"
 DEMO_SOURCE = "demo"
+FLAG_SOURCE = "--case-id"
 
 
 @dataclass
@@ -54,15 +59,16 @@ class RunRequest:
 
 @dataclass
 class RunReport:
-    """What the run did, for the summary and the exit code."""
+    """What the run did, for the summary, the `runs` row and the exit code."""
 
     pipeline_name: str
-    destination: str
     stats: RunStats
+    started_at: datetime
+    destination: str = ""
     dataset: str = DATASET_NAME
     registered: int = 0
-    tracked: int = 0
-    tracked_open: int = 0
+    revived: list[str] = field(default_factory=list)
+    tracked: dict[str, int] = field(default_factory=dict)
     input_problems: list[str] = field(default_factory=list)
     table_rows: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -75,72 +81,114 @@ class RunReport:
 def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run once; expected failures raise BgvError subclasses carrying their exit code."""
     configuration = load_configuration(require_api_key=not request.demo)
+    report = RunReport(
+        request.pipeline_name, RunStats(run_id=uuid.uuid4().hex, on_progress=on_progress), datetime.now(UTC)
+    )
+    try:
+        batch = _collect_case_ids(request, configuration)
+    except CaseIdInputError as exc:
+        _record_run_when_possible(report, configuration, exc.exit_code, str(exc))
+        raise
+    with ExitStack() as cleanup:
+        sandbox = cleanup.enter_context(Sandbox(api_key=DEMO_API_KEY)) if request.demo else None
+        if sandbox:
+            configuration.base_url, configuration.api_key = sandbox.base_url, DEMO_API_KEY
+        cleanup.enter_context(run_lock(lock_path(request.pipeline_name)))
+        pipeline = cleanup.enter_context(opened_pipeline(request.pipeline_name, configuration.lock_wait_seconds))
+        report.destination = destination_label(pipeline)
+        try:
+            _poll_and_load(pipeline, request, configuration, batch, report, sandbox)
+        except BgvError as exc:
+            _record_run(pipeline, report, exc.exit_code, str(exc))
+            raise
+        except Exception as exc:
+            _record_run(pipeline, report, EXIT_INTERNAL_ERROR, f"{type(exc).__name__}: {_first_line(exc)}")
+            raise
+        _record_run(pipeline, report, report.exit_code, None)
+    return report
+
+
+def _collect_case_ids(request: RunRequest, configuration: KonnectNxtConfiguration) -> CaseIdBatch:
     batch = CaseIdBatch()
     add_flag_ids(batch, request.case_ids)
     for path in request.cases_files:
         add_file_ids(batch, path)
+    if request.demo:
+        for case_id in demo_case_ids():
+            batch.add(case_id, DEMO_SOURCE)
+    else:
+        add_config_ids(batch, configuration.case_ids)
     for problem in batch.problems:
         logger.warning("skipped %s", problem)
-    with ExitStack() as cleanup:
-        if request.demo:
-            sandbox = cleanup.enter_context(Sandbox(api_key=DEMO_API_KEY))
-            configuration.base_url, configuration.api_key = sandbox.base_url, DEMO_API_KEY
-            for case_id in demo_case_ids():
-                batch.add(case_id, DEMO_SOURCE)
-        else:
-            add_config_ids(batch, configuration.case_ids)
-        register_secret(configuration.api_key)
-        pipeline = open_pipeline(request.pipeline_name)
-        cleanup.enter_context(run_lock(lock_path(pipeline)))
-        report = RunReport(
-            pipeline.pipeline_name,
-            destination_label(pipeline),
-            RunStats(run_id=uuid.uuid4().hex, on_progress=on_progress),
-            input_problems=list(batch.problems),
-        )
-        note = finish_pending_packages(pipeline)
-        if note:
-            logger.warning("%s", note)
-            report.notes.append(note)
+    return batch
 
-        now = datetime.now(UTC)
-        registrations = new_registrations(batch.sources, known_case_ids(pipeline), now)
-        if registrations:
-            logger.info("registering %d new case id(s)", len(registrations))
-            _load(pipeline, case_registry([case.row() for case in registrations]))
-        report.registered = len(registrations)
 
-        tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed)
-        report.tracked, report.tracked_open = tracked_case_counts(pipeline)
-        due = due_cases(
-            tracked,
-            now,
-            min_poll_interval=configuration.min_poll_interval,
-            all_open=request.all_open or request.demo,
-            refresh_completed=request.refresh_completed,
+def _poll_and_load(
+    pipeline: dlt.Pipeline,
+    request: RunRequest,
+    configuration: KonnectNxtConfiguration,
+    batch: CaseIdBatch,
+    report: RunReport,
+    sandbox: Sandbox | None,
+) -> None:
+    report.input_problems = list(batch.problems)
+    note = finish_pending_packages(pipeline)
+    if note:
+        logger.warning("%s", note)
+        report.notes.append(note)
+
+    now = datetime.now(UTC)
+    registrations = new_registrations(batch.sources, known_case_ids(pipeline), now)
+    comebacks = [
+        revived(case) for case in read_not_found_cases(pipeline) if batch.sources.get(case.case_id) == FLAG_SOURCE
+    ]
+    if registrations or comebacks:
+        logger.info("registering %d new case id(s), tracking %d again", len(registrations), len(comebacks))
+        _load(pipeline, case_registry([case.row() for case in registrations + comebacks]), logging.DEBUG)
+    report.registered = len(registrations)
+    report.revived = [case.case_id for case in comebacks]
+
+    tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed)
+    report.tracked = tracked_case_counts(pipeline)
+    due = due_cases(
+        tracked,
+        now,
+        min_poll_interval=configuration.min_poll_interval,
+        all_open=request.all_open or request.demo,
+        refresh_completed=request.refresh_completed,
+    )
+    if sandbox:
+        sandbox.add_demo_cases(earliest_added_at(pipeline, DEMO_SOURCE).timestamp())
+    if due:
+        logger.info(
+            "polling %d due case(s) of %d tracked (%d open) with %d workers",
+            len(due),
+            report.tracked["tracked"],
+            report.tracked["open"],
+            configuration.workers,
         )
-        if request.demo:
-            sandbox.add_demo_cases(earliest_added_at(pipeline, DEMO_SOURCE).timestamp())
-        if due:
-            logger.info(
-                "polling %d due case(s) of %d tracked (%d open) with %d workers",
-                len(due),
-                report.tracked,
-                report.tracked_open,
-                configuration.workers,
+        _load(pipeline, konnectnxt(due, configuration, report.stats))
+        for failure in report.stats.failures:
+            logger.warning("case %s", failure)
+        for case_id in report.stats.marked_not_found:
+            logger.warning(
+                "case %s marked not found after %g h of 404s; no longer polled (--case-id %s tracks it again)",
+                case_id,
+                configuration.not_found_after_hours,
+                case_id,
             )
-            info = _load(pipeline, konnectnxt(due, configuration, report.stats))
-            for failure in report.stats.failures:
-                logger.warning("case %s", failure)
-            logger.debug("load info: %s", info)
-        report.table_rows = table_row_counts(pipeline)
-        report.tracked_open = tracked_case_counts(pipeline)[1]
-    return report
+    report.table_rows = table_row_counts(pipeline)
+    report.tracked = tracked_case_counts(pipeline)
 
 
-def _load(pipeline: dlt.Pipeline, data: object) -> object:
+def _load(pipeline: dlt.Pipeline, data: object, log_level: int = logging.INFO) -> None:
+    """Extract, normalize and load as separate logged steps; map failures to what the user can do."""
     try:
-        return pipeline.run(data, loader_file_format=LOADER_FILE_FORMAT)
+        pipeline.extract(data, loader_file_format=LOADER_FILE_FORMAT)
+        logger.log(log_level, "normalizing")
+        pipeline.normalize()
+        logger.log(log_level, "loading into %s (dataset %s)", destination_label(pipeline), DATASET_NAME)
+        pipeline.load()
     except PipelineStepFailed as exc:
         cause = _original_exception(exc)
         if isinstance(cause, BgvError):
@@ -151,6 +199,60 @@ def _load(pipeline: dlt.Pipeline, data: object) -> object:
                 "the data stays pending and the next run loads it first"
             ) from exc
         raise
+
+
+def _record_run(pipeline: dlt.Pipeline, report: RunReport, exit_code: int, error: str | None) -> None:
+    """Append the run to `runs`; best effort, as its own load package, never blocking the exit code."""
+    stats = report.stats
+    row = {
+        "run_id": stats.run_id,
+        "pipeline_name": report.pipeline_name,
+        "started_at": report.started_at,
+        "finished_at": datetime.now(UTC),
+        "cases_tracked": report.tracked.get("tracked"),
+        "cases_registered": report.registered,
+        "cases_due": stats.due,
+        "cases_fetched": stats.fetched,
+        "cases_changed": stats.changed,
+        "cases_completed": stats.newly_completed,
+        "cases_failed": stats.failed,
+        "cases_marked_not_found": len(stats.marked_not_found),
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "exit_code": exit_code,
+        "error": redact(error) if error else None,
+        "pipeline_version": pipeline_version(),
+    }
+    if pipeline.has_pending_data:
+        logger.debug("runs row not written: the destination still has pending data")
+        return
+    try:
+        pipeline.extract(run_record(row), loader_file_format=LOADER_FILE_FORMAT)
+        pipeline.normalize()
+        pipeline.load()
+    except Exception:  # the run's outcome matters more than its record
+        logger.debug("writing the runs row failed", exc_info=True)
+
+
+def _record_run_when_possible(
+    report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str
+) -> None:
+    """Record a run that failed before opening the warehouse, if one exists and is free right now."""
+    try:
+        if not os.path.exists(duckdb_path(report.pipeline_name)):
+            return
+        with run_lock(lock_path(report.pipeline_name)), opened_pipeline(report.pipeline_name, 0) as pipeline:
+            report.destination = destination_label(pipeline)
+            _record_run(pipeline, report, exit_code, error)
+    except BgvError:
+        logger.debug("runs row not written: the warehouse is busy or unusable")
+
+
+def pipeline_version() -> str:
+    try:
+        return version("bgv-warehouse")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _original_exception(exc: BaseException) -> BaseException:

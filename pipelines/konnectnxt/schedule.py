@@ -22,6 +22,8 @@ class TrackedCase:
     last_error: str | None = None
     last_status: str | None = None
     report_hash: str | None = None
+    first_not_found_at: datetime | None = None
+    not_found_at: datetime | None = None
     # Read from `cases`, not stored in `tracked_cases`:
     first_seen_at: datetime | None = None
     last_fetched_at: datetime | None = None
@@ -53,6 +55,8 @@ def due_cases(
     polite_after = now - timedelta(seconds=min_poll_interval)
     due = []
     for case in tracked:
+        if case.not_found_at is not None:
+            continue
         if case.last_fetched_at is not None and case.last_fetched_at > polite_after:
             continue
         if is_terminal(case.last_status):
@@ -91,6 +95,8 @@ def after_report(
         last_error=None,
         last_status=status,
         report_hash=fingerprint,
+        first_not_found_at=None,
+        not_found_at=None,
         first_seen_at=case.first_seen_at or polled_at,
         last_fetched_at=polled_at,
     )
@@ -101,18 +107,35 @@ def after_failure(
     *,
     polled_at: datetime,
     error: str,
+    http_status: int | None,
     poll_intervals: Sequence[float],
     min_poll_interval: float,
+    not_found_after: timedelta,
 ) -> TrackedCase:
-    """Bookkeeping after a failed fetch: report data untouched, retry later on a growing backoff."""
+    """Bookkeeping after a failed fetch: report data untouched, retry later on a growing backoff.
+
+    An id that has answered nothing but 404 for `not_found_after` is marked not found and no longer
+    polled; a report at any point ends the streak.
+    """
     failures = case.consecutive_failures + 1
+    first_not_found_at = case.first_not_found_at
+    if http_status == 404 and first_not_found_at is None:
+        first_not_found_at = polled_at
+    not_found = http_status == 404 and polled_at - first_not_found_at >= not_found_after
     return replace(
         case,
         last_polled_at=polled_at,
-        next_poll_at=polled_at + poll_interval(failures - 1, poll_intervals, min_poll_interval),
+        next_poll_at=None if not_found else polled_at + poll_interval(failures - 1, poll_intervals, min_poll_interval),
         consecutive_failures=failures,
         last_error=error,
+        first_not_found_at=first_not_found_at,
+        not_found_at=polled_at if not_found else None,
     )
+
+
+def revived(case: TrackedCase) -> TrackedCase:
+    """A case marked not found, tracked again because the user named it with `--case-id`."""
+    return replace(case, not_found_at=None, first_not_found_at=None, next_poll_at=None, consecutive_failures=0)
 
 
 def new_registrations(sources: dict[str, str], known_case_ids: Iterable[str], added_at: datetime) -> list[TrackedCase]:

@@ -19,6 +19,8 @@ MAX_ATTEMPTS = 4
 MAX_RETRIES_PER_RUN = 200
 RETRY_BASE_DELAY = 1.0
 RETRY_MAX_DELAY = 60.0
+NOT_FOUND_AFTER_HOURS = 72.0
+LOCK_WAIT_SECONDS = 60.0
 
 TERMINAL_STATUSES = frozenset({"completed", "rejected"})
 
@@ -29,6 +31,7 @@ ENTRIES = "entries"
 CHECK_FIELDS = "check_fields"
 CHECK_DOCUMENTS = "check_documents"
 FETCH_ERRORS = "fetch_errors"
+RUNS = "runs"
 # Tables that hold one case's snapshot and are replaced whole on every fetch of that case.
 SNAPSHOT_CHILD_TABLES = (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS)
 REPORT_TABLES = (CASES, *SNAPSHOT_CHILD_TABLES)

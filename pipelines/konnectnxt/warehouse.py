@@ -2,11 +2,17 @@
 
 import logging
 import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.common.runtime import run_context
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
@@ -24,6 +30,9 @@ from .settings import (
 )
 
 logger = logging.getLogger("bgv")
+_OPEN = "(t.last_status is null or t.last_status not in ({}))".format(
+    ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+)
 
 
 def project_dir() -> str:
@@ -47,33 +56,75 @@ def duckdb_path(pipeline_name: str) -> str:
     return os.path.abspath(os.path.join(project_dir(), os.path.expanduser(path)))
 
 
-def open_pipeline(pipeline_name: str) -> dlt.Pipeline:
-    """The pipeline on its configured destination; DuckDB (the default) with a project-relative file."""
+@contextmanager
+def opened_pipeline(pipeline_name: str, lock_wait_seconds: float) -> Iterator[dlt.Pipeline]:
+    """The pipeline on its configured destination, for the duration of one run.
+
+    DuckDB (the default) gets a project-relative file, opened once and held until the run ends: a
+    reader that holds the file is waited for, and none can slip in between the run's steps.
+    """
     try:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME)
-        if (
-            pipeline_name == DEMO_PIPELINE_NAME
-            or pipeline.destination is None
-            or (pipeline.destination.destination_type.endswith(".duckdb"))
-        ):
-            destination = dlt.destinations.duckdb(credentials=duckdb_path(pipeline_name))
-            pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
     except ConfigurationException as exc:
         raise ConfigurationError(f"pipeline configuration: {exc}") from None
-    return pipeline
+    if not _is_duckdb(pipeline):
+        yield pipeline
+        return
+    connection = _connect_duckdb(duckdb_path(pipeline_name), lock_wait_seconds)
+    try:
+        destination = dlt.destinations.duckdb(credentials=connection)
+        yield dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
+    finally:
+        connection.close()
+
+
+def _is_duckdb(pipeline: dlt.Pipeline) -> bool:
+    destination = pipeline.destination
+    return (
+        pipeline.pipeline_name == DEMO_PIPELINE_NAME
+        or destination is None
+        or destination.destination_type.endswith(".duckdb")
+    )
+
+
+def _connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_wait_seconds
+    waiting = False
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if "lock" not in message.lower():
+                raise DestinationError(f"cannot open the DuckDB file {path}: {message.splitlines()[0]}") from None
+            holder = _lock_holder(message)
+            if time.monotonic() >= deadline:
+                raise DestinationError(
+                    f"the DuckDB file {path} is busy: {holder} has it open, and it stayed open for "
+                    f"{lock_wait_seconds:g} s (lock_wait_seconds); close that connection (notebooks: connect "
+                    "with read_only=True and close when done) and run again"
+                ) from None
+            if not waiting:
+                logger.warning("the DuckDB file %s is busy (%s); waiting up to %g s", path, holder, lock_wait_seconds)
+                waiting = True
+            time.sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
+
+
+def _lock_holder(message: str) -> str:
+    match = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", message)
+    return f"process {match.group(2)} ({match.group(1)})" if match else "another process"
 
 
 def destination_label(pipeline: dlt.Pipeline) -> str:
     """The file (DuckDB) or destination name to show the user."""
-    destination = pipeline.destination
-    if destination is not None and destination.destination_type.endswith(".duckdb"):
-        return str(destination.config_params.get("credentials"))
-    return destination.destination_name if destination is not None else "(no destination)"
+    if _is_duckdb(pipeline):
+        return duckdb_path(pipeline.pipeline_name)
+    return pipeline.destination.destination_name
 
 
-def lock_path(pipeline: dlt.Pipeline) -> str:
+def lock_path(pipeline_name: str) -> str:
     # Beside the working dir, not in it: dlt wipes a working dir it (re)creates.
-    return os.path.join(pipeline.pipelines_dir, f"{pipeline.pipeline_name}.lock")
+    return os.path.join(get_dlt_pipelines_dir(), f"{pipeline_name}.lock")
 
 
 def finish_pending_packages(pipeline: dlt.Pipeline) -> str | None:
@@ -101,39 +152,38 @@ def known_case_ids(pipeline: dlt.Pipeline) -> set[str]:
 
 
 def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool) -> list[TrackedCase]:
-    """Tracked cases with what scheduling needs from `cases`; terminal ones only when asked."""
+    """Pollable tracked cases (not marked not found) with what scheduling needs from `cases`."""
+    where = "t.not_found_at is null" + ("" if include_terminal else f" and {_OPEN}")
+    return _tracked_cases_where(pipeline, where)
+
+
+def read_not_found_cases(pipeline: dlt.Pipeline) -> list[TrackedCase]:
+    return _tracked_cases_where(pipeline, "t.not_found_at is not null")
+
+
+def _tracked_cases_where(pipeline: dlt.Pipeline, where: str) -> list[TrackedCase]:
     tracked_columns = ", ".join(f"t.{name}" for name in TRACKED_CASE_COLUMNS[:-2])
-    where = (
-        ""
-        if include_terminal
-        else (
-            "where t.last_status is null or t.last_status not in ("
-            + ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
-            + ")"
-        )
-    )
     joined = (
         f"select {tracked_columns}, c.first_seen_at, c.last_fetched_at "
-        f"from {{tracked_cases}} t left join {{cases}} c on c.case_id = t.case_id {where}"
+        f"from {{tracked_cases}} t left join {{cases}} c on c.case_id = t.case_id where {where}"
     )
     try:
         rows = _query(pipeline, joined, missing_ok=False)
     except DatabaseUndefinedRelation:
-        rows = [
-            (*row, None, None) for row in _query(pipeline, f"select {tracked_columns} from {{tracked_cases}} t {where}")
-        ]
+        only_tracked = f"select {tracked_columns} from {{tracked_cases}} t where {where}"
+        rows = [(*row, None, None) for row in _query(pipeline, only_tracked)]
     return [TrackedCase(*row) for row in rows]
 
 
-def tracked_case_counts(pipeline: dlt.Pipeline) -> tuple[int, int]:
-    """(tracked, open) case counts."""
-    terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+def tracked_case_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """How many cases are tracked, open (pollable) and marked not found."""
     rows = _query(
         pipeline,
-        f"select count(*), count(*) filter (where last_status is null or last_status not in ({terminal})) "
-        "from {tracked_cases}",
+        f"select count(*), count(*) filter (where t.not_found_at is null and {_OPEN}), "
+        "count(*) filter (where t.not_found_at is not null) from {tracked_cases} t",
     )
-    return (rows[0][0], rows[0][1]) if rows else (0, 0)
+    total, open_cases, not_found = rows[0] if rows else (0, 0, 0)
+    return {"tracked": total, "open": open_cases, "not_found": not_found}
 
 
 def earliest_added_at(pipeline: dlt.Pipeline, source: str) -> datetime | None:
