@@ -69,19 +69,32 @@ class Project:
     def data_dir(self) -> Path:
         return self.root / "dlt_data"
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_ENV_PREFIXES)}
-        full_env = {**inherited, **self.env, **(env or {})}
+        return {**inherited, **self.env, **(env or {})}
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
         completed = subprocess.run(
             [sys.executable, str(BGV_SCRIPT), *args],
             check=False,
             cwd=self.root,
-            env=full_env,
+            env=self.environment(env),
             capture_output=True,
             text=True,
             timeout=timeout,
         )
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """The CLI in the background, stderr readable line by line (for kill and overlap tests)."""
+        return subprocess.Popen(
+            [sys.executable, str(BGV_SCRIPT), *args],
+            cwd=self.root,
+            env=self.environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def query(self, sql: str, file: Path | None = None) -> list[tuple]:
         with duckdb.connect(str(file or self.duckdb_file), read_only=True) as connection:
@@ -116,3 +129,22 @@ def project(tmp_path: Path, sandbox: Sandbox) -> Project:
 @pytest.fixture
 def documented_report() -> dict:
     return json.loads((SAMPLES / "report-json-documented.json").read_text(encoding="utf-8"))
+
+
+REPORT_TABLES = ["cases", "checks", "entries", "check_fields", "check_documents", "fetch_errors"]
+
+
+def snapshot(project: Project) -> dict:
+    """Report data and polling state, ignoring dlt's own columns."""
+    state = {}
+    for table in REPORT_TABLES:
+        columns = [c[0] for c in project.query(f"describe konnectnxt.{table}") if not c[0].startswith("_dlt")]
+        selected = ", ".join(f'"{name}"' for name in columns)
+        state[table] = sorted(map(repr, project.query(f"select {selected} from konnectnxt.{table}")))
+    state["tracked_cases"] = sorted(
+        project.query(
+            "select case_id, last_polled_at, next_poll_at, poll_step, consecutive_failures, last_error, last_status, "
+            "report_hash from konnectnxt.tracked_cases"
+        )
+    )
+    return state

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from conftest import TEST_API_KEY, Project
+from conftest import TEST_API_KEY, Project, snapshot
 from konnectnxt.fake_reports import demo_case_ids
 from konnectnxt.run_lock import run_lock
 from konnectnxt.sandbox import Fault
@@ -18,8 +18,6 @@ OPEN = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 SHRINKING = "6bc26096dfe54c44937b27063820dc28"
 MISSING = "0123456789abcdef0123456789abcdef"
 DAY = 86400.0
-
-REPORT_TABLES = ["cases", "checks", "entries", "check_fields", "check_documents", "fetch_errors"]
 
 
 def shrinking_report(stage: int) -> dict:
@@ -79,27 +77,6 @@ def assert_no_duplicates(project: Project) -> None:
         total = count(project, f"select count(*) from konnectnxt.{table}")
         distinct = count(project, f"select count(*) from (select distinct {key} from konnectnxt.{table})")
         assert total == distinct, f"duplicate rows in {table}"
-
-
-def snapshot(project: Project) -> dict:
-    """Report data and polling state, ignoring dlt's own columns."""
-    state = {}
-    for table in REPORT_TABLES:
-        columns = [c[0] for c in project.query(f"describe konnectnxt.{table}") if not c[0].startswith("_dlt")]
-        state[table] = sorted(
-            map(repr, project.query(f"select {', '.join(map(repr_column, columns))} from konnectnxt.{table}"))
-        )
-    state["tracked_cases"] = sorted(
-        project.query(
-            "select case_id, last_polled_at, next_poll_at, poll_step, consecutive_failures, last_error, last_status, "
-            "report_hash from konnectnxt.tracked_cases"
-        )
-    )
-    return state
-
-
-def repr_column(name: str) -> str:
-    return f'"{name}"'
 
 
 def test_lifecycle_repolls_open_cases_drops_stale_rows_and_never_requests_terminal_cases(project, sandbox, clock):

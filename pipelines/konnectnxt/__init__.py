@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.extract import materialize_schema_item
 from dlt.sources import DltResource
 
 from .client import FetchOutcome, KonnectNxtClient, fetch_reports
@@ -341,5 +342,5 @@ def check_documents(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     },
 )
 def fetch_errors(polled: PolledCase) -> Iterator[dict[str, Any]]:
-    if polled.fetch_error:
-        yield polled.fetch_error
+    # The empty marker creates the table on the first load, so users can query it before any failure.
+    yield polled.fetch_error if polled.fetch_error else materialize_schema_item()

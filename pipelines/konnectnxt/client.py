@@ -119,6 +119,7 @@ class KonnectNxtClient:
             raise _TransientFailure(f"connection failed: {type(exc).__name__}") from None
         status = response.status_code
         if status == 401:
+            self.stop()  # queued cases must not be requested with a key the API has rejected
             raise AuthenticationFailed(
                 "authentication failed: the API answered 401 Unauthorized; check api_key in "
                 ".dlt/secrets.toml [sources.konnectnxt] or SOURCES__KONNECTNXT__API_KEY"

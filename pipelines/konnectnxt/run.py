@@ -256,8 +256,9 @@ def pipeline_version() -> str:
 
 
 def _original_exception(exc: BaseException) -> BaseException:
+    """The first of our own errors in the chain dlt wrapped around it, else the innermost exception."""
     seen = set()
-    while id(exc) not in seen:
+    while id(exc) not in seen and not isinstance(exc, BgvError):
         seen.add(id(exc))
         inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
         if inner is None:

@@ -56,6 +56,7 @@ class Sandbox:
         self.requests: list[RequestRecord] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self._revoke_after: int | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -112,6 +113,10 @@ class Sandbox:
             raise ValueError(f"unknown fault kind {fault.kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self._lock:
             self.faults.append(fault)
+
+    def revoke_keys_after(self, answered_requests: int) -> None:
+        """Revoke every key once this many authorized requests have been answered (a key revoked mid-run)."""
+        self._revoke_after = answered_requests
 
     def requests_for(self, case_id: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.case_id == case_id]
@@ -247,6 +252,9 @@ def _handler_for(sandbox: Sandbox) -> type:
         def _record(self, case_id: str | None, status: int, authorized: bool) -> None:
             with sandbox._lock:
                 sandbox.requests.append(RequestRecord(case_id, status, time.time(), self.path, authorized))
+                answered = sum(r.authorized for r in sandbox.requests)
+                if sandbox._revoke_after is not None and answered >= sandbox._revoke_after:
+                    sandbox.api_keys.clear()
 
     return Handler
 
