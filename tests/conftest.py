@@ -111,11 +111,11 @@ class Project:
         return path
 
 
-@pytest.fixture
-def project(tmp_path: Path, sandbox: Sandbox) -> Project:
+def new_project(root: Path, sandbox: Sandbox) -> Project:
+    """A project in `root` talking to `sandbox`: no politeness delay and fast retries, for tests."""
     env = {
-        "DLT_PROJECT_DIR": str(tmp_path),
-        "DLT_DATA_DIR": str(tmp_path / "dlt_data"),
+        "DLT_PROJECT_DIR": str(root),
+        "DLT_DATA_DIR": str(root / "dlt_data"),
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "SOURCES__KONNECTNXT__API_KEY": TEST_API_KEY,
         "SOURCES__KONNECTNXT__BASE_URL": sandbox.base_url,
@@ -123,7 +123,12 @@ def project(tmp_path: Path, sandbox: Sandbox) -> Project:
         "SOURCES__KONNECTNXT__RETRY_BASE_DELAY": "0.01",
         "SOURCES__KONNECTNXT__WORKERS": "4",
     }
-    return Project(tmp_path, sandbox, env)
+    return Project(root, sandbox, env)
+
+
+@pytest.fixture
+def project(tmp_path: Path, sandbox: Sandbox) -> Project:
+    return new_project(tmp_path, sandbox)
 
 
 @pytest.fixture

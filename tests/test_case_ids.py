@@ -92,6 +92,12 @@ def test_csv_with_case_id_column_in_any_position(tmp_path):
     assert batch.case_ids == [A, B] and batch.problems == []
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_csv_exports_with_other_delimiters(tmp_path, delimiter):
+    content = delimiter.join(["name", "case_id", "email"]) + "\n" + delimiter.join(["Asha", B_DASHED, "a@x.in"]) + "\n"
+    assert batch_from_file(tmp_path, "export.csv", content).case_ids == [B]
+
+
 def test_text_file_with_comments_blank_lines_bom_and_crlf(tmp_path):
     content = f"\ufeff# exported 2026-11-01\r\n{A}\r\n\r\n  {B_DASHED}  # Ravi\r\n{A}\r\n".encode()
     batch = batch_from_file(tmp_path, "ids.txt", content)

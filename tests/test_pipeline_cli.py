@@ -247,7 +247,8 @@ def test_403_on_first_request_is_an_authentication_failure(project, sandbox):
 
 def test_api_key_appears_nowhere_the_pipeline_writes(project, sandbox):
     sandbox.add_case(OPEN, {"status": "in_progress", "checks": [{"type": "criminal"}]})
-    sandbox.add_fault(Fault("status", OPEN, times=None, status=500, message="boom"))
+    echo = f"upstream rejected Authorization: Bearer {TEST_API_KEY}"
+    sandbox.add_fault(Fault("status", OPEN, times=None, status=500, message=echo))
     outputs = [project.run("--case-id", OPEN, "--case-id", MISSING, "--verbose")]
     sandbox.faults.clear()
     outputs.append(project.run("--all-open", "--verbose"))
@@ -260,6 +261,9 @@ def test_api_key_appears_nowhere_the_pipeline_writes(project, sandbox):
     assert project.duckdb_file in written and any("dlt_data" in str(p) for p in written)
     leaks = [str(p) for p in written if secret in p.read_bytes()]
     assert leaks == []
+    assert project.query("select distinct error_message from konnectnxt.fetch_errors where http_status = 500") == [
+        ("HTTP 500: upstream rejected Authorization: Bearer ***",)
+    ]
 
 
 def test_nothing_tracked_says_how_to_add_cases(project):
@@ -422,3 +426,14 @@ def test_data_left_pending_by_an_interrupted_run_is_loaded_before_new_data(proje
         (OPEN, "interrupted"),
     ]
     assert count(project, "select count(*) from konnectnxt.cases") == 2
+
+
+def test_unreadable_toml_files_name_the_file_and_exit_2(project):
+    settings = project.root / ".dlt"
+    settings.mkdir()
+    for name in ["config.toml", "secrets.toml"]:
+        (settings / name).write_text("[sources.konnectnxt]\nworkers = = 3\n")
+        result = project.run("--case-id", OPEN)
+        assert result.returncode == 2, result.stderr
+        assert f"bgv: {name} cannot be read" in result.stderr and "line 2" in result.stderr
+        (settings / name).unlink()

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from email.utils import formatdate
@@ -16,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_API_KEY, Project, snapshot
+from conftest import TEST_API_KEY, Project, new_project, snapshot
 from konnectnxt.sandbox import Fault
 
 DAY = 86400.0
@@ -151,9 +152,12 @@ def test_key_revoked_in_the_middle_of_a_run_changes_nothing_and_exits_2(project,
     case_ids = ids(40)
     serve_open_cases(sandbox, case_ids)
     assert project.run("--cases-file", ids_file(project, case_ids)).returncode == 0
+    with duckdb.connect(str(project.duckdb_file)) as connection:  # that fetch was a minute ago
+        connection.execute("update konnectnxt.cases set last_fetched_at = last_fetched_at - interval 60 second")
     before = snapshot(project)
     serve_open_cases(sandbox, case_ids, status="in_audit")
     sandbox.latency = 0.02
+    aborted_run_starts = len(sandbox.requests)
     already_answered = sum(r.authorized for r in sandbox.requests)
     sandbox.revoke_keys_after(already_answered + 10)
     result = project.run("--all-open", env={"SOURCES__KONNECTNXT__WORKERS": "3"})
@@ -164,6 +168,19 @@ def test_key_revoked_in_the_middle_of_a_run_changes_nothing_and_exits_2(project,
     assert len([r for r in sandbox.requests if r.at > first_401]) < 3
     run = last_run(project)
     assert run["exit_code"] == 2 and "authentication failed" in run["error"]
+
+    # The reports that run received were discarded, but they were requests all the same: with the key
+    # fixed at once, none of those cases is asked for again within min_poll_interval.
+    answered = {r.case_id for r in sandbox.requests[aborted_run_starts:] if r.status == 200}
+    assert answered
+    sandbox.revoke_keys_after(None)
+    sandbox.api_keys.add(TEST_API_KEY)
+    sandbox.latency = 0
+    requests_before = len(sandbox.requests)
+    again = project.run("--all-open", env={"SOURCES__KONNECTNXT__MIN_POLL_INTERVAL": "15"})
+    assert again.returncode == 0, again.stderr
+    asked_again = {r.case_id for r in sandbox.requests[requests_before:]}
+    assert asked_again and not asked_again & answered
 
 
 # ---------------------------------------------------------------- bad input and surprising data
@@ -287,24 +304,11 @@ def uninterrupted_state(tmp_path_factory, sandbox, clock) -> dict:
     newcomer = ids(1, offset=5000)[0]
     serve_open_cases(sandbox, [newcomer])
     root = tmp_path_factory.mktemp("uninterrupted")
-    reference = Project(root, sandbox, {**_project_env(root, sandbox)})
+    reference = new_project(root, sandbox)
     assert reference.run("--cases-file", ids_file(reference, case_ids)).returncode == 0
     assert reference.run("--case-id", newcomer).returncode == 0
     sandbox.requests.clear()
     return {"state": business_state(reference), "case_ids": case_ids, "newcomer": newcomer}
-
-
-def _project_env(root: Path, sandbox) -> dict[str, str]:
-    return {
-        "DLT_PROJECT_DIR": str(root),
-        "DLT_DATA_DIR": str(root / "dlt_data"),
-        "RUNTIME__DLTHUB_TELEMETRY": "false",
-        "SOURCES__KONNECTNXT__API_KEY": TEST_API_KEY,
-        "SOURCES__KONNECTNXT__BASE_URL": sandbox.base_url,
-        "SOURCES__KONNECTNXT__MIN_POLL_INTERVAL": "0",
-        "SOURCES__KONNECTNXT__RETRY_BASE_DELAY": "0.01",
-        "SOURCES__KONNECTNXT__WORKERS": "4",
-    }
 
 
 def pending_packages(project: Project) -> list[Path]:
@@ -420,7 +424,7 @@ def test_a_package_that_can_never_load_is_discarded_and_cron_is_not_stuck(projec
     )
     subprocess.run(
         [
-            sys_executable(),
+            sys.executable,
             "-c",
             stuck,
             str(Path(__file__).parent.parent / "pipelines"),
@@ -435,21 +439,12 @@ def test_a_package_that_can_never_load_is_discarded_and_cron_is_not_stuck(projec
     assert jobs
     for job in jobs:
         job.write_bytes(b"this is not a parquet file")
-    for _ in range(2):
-        result = project.run("--case-id", second)
-        assert result.returncode == 0, result.stderr
-    assert (
-        "discarded the data a previous run left pending" in result.stdout + result.stderr
-        or count(project, f"select count(*) from konnectnxt.cases where case_id = '{second}'") == 1
-    )
+    result = project.run("--case-id", second)
+    assert result.returncode == 0, result.stderr
+    assert "discarded the data a previous run left pending" in result.stdout
     assert count(project, f"select count(*) from konnectnxt.cases where case_id = '{second}'") == 1
+    assert project.run("--all-open").returncode == 0
     assert count(project, "select count(*) from konnectnxt.tracked_cases where source = 'poison'") == 0
-
-
-def sys_executable() -> str:
-    import sys
-
-    return sys.executable
 
 
 # ---------------------------------------------------------------- observability and security
@@ -492,3 +487,17 @@ def test_secret_files_and_databases_are_ignored_by_git():
     for path in [".dlt/secrets.toml", "bgv.duckdb", "bgv_demo.duckdb", "data/other.duckdb"]:
         checked = subprocess.run(["git", "check-ignore", "-q", path], cwd=repo, check=False)
         assert checked.returncode == 0, f"{path} is not git-ignored"
+
+
+def test_a_case_the_key_may_not_read_never_stops_the_other_cases(project, sandbox):
+    readable = ids(5)
+    forbidden = ids(1, offset=900)[0]
+    serve_open_cases(sandbox, [*readable, forbidden])
+    assert project.run("--cases-file", ids_file(project, readable)).returncode == 0
+    sandbox.add_fault(Fault("status", forbidden, times=None, status=403, message="Not your case"))
+    for _ in range(3):
+        result = project.run("--case-id", forbidden, "--all-open")
+        assert result.returncode == 1, result.stderr
+        assert "authentication failed" not in result.stderr
+    assert count(project, f"select count(*) from konnectnxt.fetch_errors where case_id = '{forbidden}'") == 3
+    assert all(len(sandbox.requests_for(case_id)) == 4 for case_id in readable)

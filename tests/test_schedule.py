@@ -148,3 +148,17 @@ def test_revived_case_is_due_again():
 def test_registration_adds_only_unknown_ids():
     rows = new_registrations({"a" * 32: "--case-id", "b" * 32: "ids.txt"}, {"a" * 32}, NOW)
     assert [(r.case_id, r.source, r.added_at) for r in rows] == [("b" * 32, "ids.txt", NOW)]
+
+
+def test_the_first_request_goes_to_the_case_that_most_recently_returned_a_report():
+    never_fetched = case("a" * 32)
+    failing = case(
+        "b" * 32,
+        last_fetched_at=NOW - timedelta(minutes=1),
+        consecutive_failures=2,
+        next_poll_at=NOW - timedelta(minutes=1),
+    )
+    older = case("c" * 32, last_fetched_at=NOW - timedelta(hours=2), next_poll_at=NOW - timedelta(hours=1))
+    newest = case("d" * 32, last_fetched_at=NOW - timedelta(minutes=30), next_poll_at=NOW)
+    due = due_cases([never_fetched, failing, older, newest], NOW, min_poll_interval=15)
+    assert ids(due) == ["d" * 32, "a" * 32, "c" * 32, "b" * 32]

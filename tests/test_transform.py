@@ -172,6 +172,8 @@ def test_unknown_completed_at_format_keeps_raw_text_and_is_counted():
         ("3 Jan, 2026, 00:15", datetime(2026, 1, 2, 18, 45, tzinfo=UTC)),
         ("03 Sep, 2026, 23:59", datetime(2026, 9, 3, 18, 29, tzinfo=UTC)),
         ("13 September, 2026, 11:02", datetime(2026, 9, 13, 5, 32, tzinfo=UTC)),
+        ("13 Sept, 2026, 11:02", datetime(2026, 9, 13, 5, 32, tzinfo=UTC)),
+        ("13 SEPT 2026 11:02", datetime(2026, 9, 13, 5, 32, tzinfo=UTC)),
         ("13 May 2026, 11:02", datetime(2026, 5, 13, 5, 32, tzinfo=UTC)),
         ("  13 May, 2026, 11:02:30 ", datetime(2026, 5, 13, 5, 32, 30, tzinfo=UTC)),
         ("16/02/2026 10:16:39", datetime(2026, 2, 16, 4, 46, 39, tzinfo=UTC)),

@@ -45,6 +45,7 @@ class RunStats:
     status_changes: Counter = field(default_factory=Counter)
     rows: Counter = field(default_factory=Counter)
     marked_not_found: list[str] = field(default_factory=list)
+    reported_at: dict[str, datetime] = field(default_factory=dict)
     requests: int = 0
     retries: int = 0
     on_progress: Callable[[int, int], None] | None = None
@@ -179,6 +180,8 @@ def polled_cases(
     by_id = {case.case_id: case for case in due_cases}
     stats.due = len(by_id)
     outcomes = fetch_reports(client, list(by_id), configuration.workers)
+    if stats.on_progress:
+        stats.on_progress(0, stats.due)
     try:
         for done, outcome in enumerate(outcomes, start=1):
             yield poll_result(by_id[outcome.case_id], outcome, configuration, stats)
@@ -229,6 +232,7 @@ def poll_result(
         report_timezone=configuration.timezone,
     )
     stats.fetched += 1
+    stats.reported_at[case.case_id] = outcome.polled_at
     stats.changed += tracked.report_hash != case.report_hash
     stats.newly_completed += is_terminal(status) and not is_terminal(case.last_status)
     stats.unparsed_completed_at += rows.unparsed_completed_at

@@ -11,6 +11,8 @@ from typing import Any
 
 from .errors import CaseIdInputError, ConfigurationError
 
+# Comma, and the semicolon and tab that spreadsheet exports use in many locales.
+CSV_DELIMITERS = (",", ";", "\t", "|")
 _UNDASHED = re.compile(r"[0-9a-f]{32}")
 _DASHED = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -109,8 +111,9 @@ def parse_case_ids_text(text: str, label: str) -> tuple[list[str], list[str]]:
         return _ids_from_items(((f"item {i}", item) for i, item in enumerate(document)), label)
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), "")
-    if "case_id" in (name.strip().lower() for name in next(csv.reader([first]), [])):
-        return _ids_from_csv(text, label)
+    for delimiter in CSV_DELIMITERS:
+        if "case_id" in (name.strip().lower() for name in next(csv.reader([first], delimiter=delimiter), [])):
+            return _ids_from_csv(text, label, delimiter)
     return _ids_from_lines(lines, label)
 
 
@@ -128,8 +131,8 @@ def _ids_from_submit_response(document: dict, label: str) -> tuple[list[str], li
     return _ids_from_items(items, label)
 
 
-def _ids_from_csv(text: str, label: str) -> tuple[list[str], list[str]]:
-    reader = csv.reader(io.StringIO(text))
+def _ids_from_csv(text: str, label: str, delimiter: str) -> tuple[list[str], list[str]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header: list[str] = []
     items = []
     for row in reader:

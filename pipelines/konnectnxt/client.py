@@ -66,6 +66,7 @@ class KonnectNxtClient:
         max_requests_per_second: float = 0,
     ) -> None:
         self.report_url = base_url.rstrip("/") + REPORT_PATH
+        self._api_key = api_key
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -97,12 +98,16 @@ class KonnectNxtClient:
             except _TransientFailure as failure:
                 if attempt >= self.max_attempts or not self._take_retry():
                     return FetchOutcome(
-                        case_id, polled_at, http_status=failure.http_status, error=str(failure), attempts=attempt
+                        case_id,
+                        polled_at,
+                        http_status=failure.http_status,
+                        error=self._scrub(failure),
+                        attempts=attempt,
                     )
                 time.sleep(self._retry_delay(attempt, failure.retry_after))
             except _PermanentFailure as failure:
                 return FetchOutcome(
-                    case_id, polled_at, http_status=failure.http_status, error=str(failure), attempts=attempt
+                    case_id, polled_at, http_status=failure.http_status, error=self._scrub(failure), attempts=attempt
                 )
 
     def _request_report(self, case_id: str) -> dict[str, Any]:
@@ -153,6 +158,10 @@ class KonnectNxtClient:
         if not isinstance(data, dict):
             raise _PermanentFailure("HTTP 200 but the envelope holds no report data", http_status=200)
         return data
+
+    def _scrub(self, failure: Exception) -> str:
+        # A vendor error page may echo the Authorization header back; it must not reach a table.
+        return str(failure).replace(self._api_key, "***") if self._api_key else str(failure)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationValueError, ConfigValueCannotBeCoercedException
+from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
@@ -64,6 +65,9 @@ def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
     """Resolve and validate the configuration; any problem is one ConfigurationError line."""
     try:
         configuration = resolve_configuration(KonnectNxtConfiguration(), sections=("sources", "konnectnxt"))
+    except TomlProviderReadException as exc:
+        detail = " ".join(str(exc).splitlines()[1:]).strip() or "not valid TOML"
+        raise ConfigurationError(f"{exc.file_name} cannot be read: {detail} (in {exc.full_paths[0]})") from None
     except ConfigValueCannotBeCoercedException as exc:
         raise _malformed(exc.field_name) from None
     except ConfigurationValueError as exc:

@@ -22,6 +22,8 @@ class FetchProgress:
             return
         if self.started is None:
             self.started = time.monotonic()
+        if done == 0:
+            return
         if self.on_terminal:
             width = 30
             filled = int(width * done / total)

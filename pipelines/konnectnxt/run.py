@@ -5,7 +5,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
@@ -15,8 +15,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from . import RunStats, case_registry, konnectnxt, run_record
 from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
 from .config import KonnectNxtConfiguration, load_configuration
-from .errors import EXIT_INTERNAL_ERROR, BgvError, CaseIdInputError, DestinationError
+from .errors import EXIT_INTERNAL_ERROR, AuthenticationFailed, BgvError, CaseIdInputError, DestinationError
 from .fake_reports import demo_case_ids
+from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .redaction import redact
 from .run_lock import run_lock
 from .sandbox import DEMO_API_KEY, Sandbox
@@ -99,6 +100,8 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         try:
             _poll_and_load(pipeline, request, configuration, batch, report, sandbox)
         except BgvError as exc:
+            if isinstance(exc, AuthenticationFailed) and report.stats.reported_at:
+                remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
             _record_run(pipeline, report, exc.exit_code, str(exc))
             raise
         except Exception as exc:
@@ -149,6 +152,13 @@ def _poll_and_load(
     report.revived = [case.case_id for case in comebacks]
 
     tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed)
+    discarded = recently_discarded_reports(ledger_path(request.pipeline_name), now, configuration.min_poll_interval)
+    tracked = [
+        replace(case, last_fetched_at=max(filter(None, [case.last_fetched_at, discarded[case.case_id]])))
+        if case.case_id in discarded
+        else case
+        for case in tracked
+    ]
     report.tracked = tracked_case_counts(pipeline)
     due = due_cases(
         tracked,

@@ -114,7 +114,7 @@ class Sandbox:
         with self._lock:
             self.faults.append(fault)
 
-    def revoke_keys_after(self, answered_requests: int) -> None:
+    def revoke_keys_after(self, answered_requests: int | None) -> None:
         """Revoke every key once this many authorized requests have been answered (a key revoked mid-run)."""
         self._revoke_after = answered_requests
 

@@ -64,7 +64,21 @@ def due_cases(
                 due.append(case)
         elif all_open or case.next_poll_at is None or case.next_poll_at <= now:
             due.append(case)
-    return sorted(due, key=lambda c: (c.next_poll_at is not None, c.next_poll_at or now, c.case_id))
+    due.sort(key=lambda c: (c.next_poll_at is not None, c.next_poll_at or now, c.case_id))
+    return probe_first(due)
+
+
+def probe_first(due: list[TrackedCase]) -> list[TrackedCase]:
+    """Put first the case that most recently returned a report.
+
+    A run's first request is sent alone and a 403 there counts as a bad key. A case the key may not
+    read (403 forever) must never be that probe, or every run would stop on it.
+    """
+    proven = [c for c in due if c.last_fetched_at is not None and c.consecutive_failures == 0]
+    if not proven:
+        return due
+    probe = max(proven, key=lambda c: c.last_fetched_at)
+    return [probe, *(c for c in due if c is not probe)]
 
 
 def poll_interval(step: int, poll_intervals: Sequence[float], min_poll_interval: float) -> timedelta:

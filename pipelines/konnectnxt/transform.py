@@ -156,7 +156,7 @@ def parse_completed_at(text: Any, report_timezone: tzinfo) -> datetime | None:
     if iso is not None:
         moment = iso if iso.tzinfo else iso.replace(tzinfo=report_timezone)
         return moment.astimezone(UTC)
-    normalised = re.sub(r"[\s,]+", " ", text).strip()
+    normalised = re.sub(r"\bsept\b", "Sep", re.sub(r"[\s,]+", " ", text).strip(), flags=re.IGNORECASE)
     for pattern in _COMPLETED_AT_FORMATS:
         try:
             local = datetime.strptime(normalised, pattern)
