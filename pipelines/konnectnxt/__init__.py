@@ -15,13 +15,17 @@ from .client import FetchOutcome, KonnectNxtClient, fetch_reports
 from .config import KonnectNxtConfiguration
 from .schedule import TrackedCase, after_failure, after_report, is_terminal
 from .settings import (
+    CASE_STATUS_HISTORY,
     CASES,
     CHECK_DOCUMENTS,
     CHECK_FIELDS,
+    CHECK_STATUS_HISTORY,
     CHECKS,
     ENTRIES,
     FETCH_ERRORS,
+    REPORT_SETTINGS,
     RUNS,
+    SLA_TARGETS,
     TOMBSTONE_COLUMN,
     TRACKED_CASES,
 )
@@ -58,6 +62,8 @@ class PolledCase:
     tracked: TrackedCase
     rows: ReportRows | None = None
     fetch_error: dict[str, Any] | None = None
+    case_history: list[dict[str, Any]] = field(default_factory=list)
+    check_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _text(*, nullable: bool = True) -> dict[str, Any]:
@@ -137,16 +143,37 @@ def runs_columns() -> dict[str, dict[str, Any]]:
 
 
 @dlt.source(name="konnectnxt", max_table_nesting=0)
-def run_record(row: dict[str, Any]) -> DltResource:
-    """One row of `runs`: what a run did and how it ended."""
-    return dlt.resource([row], name=RUNS, write_disposition="append", columns=runs_columns())
+def run_record(row: dict[str, Any], sla_days: dict[str, float], report_timezone: str) -> Sequence[DltResource]:
+    """One row of `runs` (what a run did, how it ended), and the settings the views read."""
+    return [
+        dlt.resource([row], name=RUNS, write_disposition="append", columns=runs_columns()),
+        dlt.resource(
+            [[{"check_type": check_type, "sla_days": days} for check_type, days in sla_days.items()]],
+            name=SLA_TARGETS,
+            write_disposition="replace",
+            columns={"check_type": _text(nullable=False), "sla_days": {"data_type": "double"}},
+        ),
+        dlt.resource(
+            [{"report_timezone": report_timezone}],
+            name=REPORT_SETTINGS,
+            write_disposition="replace",
+            columns={"report_timezone": _text()},
+        ),
+    ]
 
 
 @dlt.source(name="konnectnxt", max_table_nesting=0)
 def konnectnxt(
-    due_cases: Sequence[TrackedCase], configuration: KonnectNxtConfiguration, stats: RunStats
+    due_cases: Sequence[TrackedCase],
+    configuration: KonnectNxtConfiguration,
+    stats: RunStats,
+    stored_check_statuses: dict[str, dict[str, tuple]] | None = None,
 ) -> Sequence[DltResource]:
-    """Polls `due_cases` and emits their report rows and bookkeeping, one table per resource."""
+    """Polls `due_cases` and emits their report rows and bookkeeping, one table per resource.
+
+    `stored_check_statuses` (case_id -> check_key -> (status, result)) is what the warehouse holds now;
+    a check's history gets a row only when its status or result differs from it.
+    """
     client = KonnectNxtClient(
         configuration.base_url,
         configuration.api_key,
@@ -157,9 +184,11 @@ def konnectnxt(
         retry_max_delay=configuration.retry_max_delay,
         max_requests_per_second=configuration.max_requests_per_second,
     )
-    polled = polled_cases(due_cases, client, configuration, stats)
+    polled = polled_cases(due_cases, client, configuration, stats, stored_check_statuses or {})
     return [
         polled | tracked_cases,
+        polled | case_status_history,
+        polled | check_status_history,
         polled | cases,
         polled | checks,
         polled | entries,
@@ -175,6 +204,7 @@ def polled_cases(
     client: KonnectNxtClient,
     configuration: KonnectNxtConfiguration,
     stats: RunStats,
+    stored_check_statuses: dict[str, dict[str, tuple]],
 ) -> Iterator[PolledCase]:
     """Fetches each due case once and turns the answer into rows and new bookkeeping."""
     by_id = {case.case_id: case for case in due_cases}
@@ -184,7 +214,8 @@ def polled_cases(
         stats.on_progress(0, stats.due)
     try:
         for done, outcome in enumerate(outcomes, start=1):
-            yield poll_result(by_id[outcome.case_id], outcome, configuration, stats)
+            case = by_id[outcome.case_id]
+            yield poll_result(case, outcome, configuration, stats, stored_check_statuses.get(case.case_id, {}))
             if stats.on_progress:
                 stats.on_progress(done, stats.due)
     finally:
@@ -192,7 +223,11 @@ def polled_cases(
 
 
 def poll_result(
-    case: TrackedCase, outcome: FetchOutcome, configuration: KonnectNxtConfiguration, stats: RunStats
+    case: TrackedCase,
+    outcome: FetchOutcome,
+    configuration: KonnectNxtConfiguration,
+    stats: RunStats,
+    stored_checks: dict[str, tuple] | None = None,
 ) -> PolledCase:
     """The bookkeeping and rows of one fetch outcome; counts it in `stats`."""
     intervals = {"poll_intervals": configuration.poll_intervals, "min_poll_interval": configuration.min_poll_interval}
@@ -231,6 +266,9 @@ def poll_result(
         first_seen_at=case.first_seen_at,
         report_timezone=configuration.timezone,
     )
+    rows.case["first_completed_at"] = tracked.first_completed_at
+    rows.case["last_completed_at"] = tracked.last_completed_at
+    case_history, check_history = status_history(case, rows, stored_checks or {}, outcome.polled_at)
     stats.fetched += 1
     stats.reported_at[case.case_id] = outcome.polled_at
     stats.changed += tracked.report_hash != case.report_hash
@@ -248,7 +286,41 @@ def poll_result(
             CHECK_DOCUMENTS: len(rows.check_documents),
         }
     )
-    return PolledCase(tracked, rows=rows)
+    return PolledCase(tracked, rows=rows, case_history=case_history, check_history=check_history)
+
+
+def status_history(
+    case: TrackedCase, rows: ReportRows, stored_checks: dict[str, tuple], observed_at: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """History rows for the case and each check whose status or result differs from what is stored."""
+    generated_at = rows.case.get("generated_at")
+    generated_at = generated_at if isinstance(generated_at, datetime) else None
+    case_rows = []
+    status, result = rows.case.get("status"), rows.case.get("result")
+    if case.first_seen_at is None or (status, result) != (case.last_status, case.last_result):
+        case_rows.append(
+            {
+                "case_id": case.case_id,
+                "status": status,
+                "result": result,
+                "observed_at": observed_at,
+                "generated_at": generated_at,
+            }
+        )
+    check_rows = [
+        {
+            "case_id": case.case_id,
+            "check_key": check["check_key"],
+            "check_type": check["check_type"],
+            "status": check["status"],
+            "result": check["result"],
+            "observed_at": observed_at,
+            "generated_at": generated_at,
+        }
+        for check in rows.checks
+        if stored_checks.get(check["check_key"]) != (check["status"], check["result"])
+    ]
+    return case_rows, check_rows
 
 
 def _snapshot_or_tombstone(case_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -259,6 +331,31 @@ def _snapshot_or_tombstone(case_id: str, rows: list[dict[str, Any]]) -> list[dic
 @dlt.transformer(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
 def tracked_cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
     yield polled.tracked.row()
+
+
+def _history_columns(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        "case_id": _text(nullable=False),
+        **extra,
+        "status": _text(),
+        "result": _text(),
+        "observed_at": _timestamp(),
+        "generated_at": _timestamp(),
+    }
+
+
+@dlt.transformer(name=CASE_STATUS_HISTORY, write_disposition="append", columns=_history_columns())
+def case_status_history(polled: PolledCase) -> Iterator[Any]:
+    yield polled.case_history or materialize_schema_item()
+
+
+@dlt.transformer(
+    name=CHECK_STATUS_HISTORY,
+    write_disposition="append",
+    columns=_history_columns(check_key=_text(), check_type=_text()),
+)
+def check_status_history(polled: PolledCase) -> Iterator[Any]:
+    yield polled.check_history or materialize_schema_item()
 
 
 @dlt.transformer(
@@ -275,6 +372,8 @@ def tracked_cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
         "generated_at": _timestamp(),
         "first_seen_at": _timestamp(),
         "last_fetched_at": _timestamp(),
+        "first_completed_at": _timestamp(),
+        "last_completed_at": _timestamp(),
     },
 )
 def cases(polled: PolledCase) -> Iterator[dict[str, Any]]:

@@ -33,6 +33,7 @@ EXPECTED = {
     "retry_max_delay": "a number of seconds >= 0",
     "not_found_after_hours": "a number of hours >= 0",
     "lock_wait_seconds": "a number of seconds >= 0",
+    "sla_days": 'a table of check type to days >= 0 with a "default" key, e.g. {default = 7, criminal = 10}',
 }
 
 
@@ -55,6 +56,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
     retry_max_delay: float = defaults.RETRY_MAX_DELAY
     not_found_after_hours: float = defaults.NOT_FOUND_AFTER_HOURS
     lock_wait_seconds: float = defaults.LOCK_WAIT_SECONDS
+    sla_days: dict[str, float] = dataclasses.field(default_factory=lambda: dict(defaults.SLA_DAYS))
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -103,6 +105,7 @@ def validate(configuration: KonnectNxtConfiguration) -> None:
         ("not_found_after_hours", c.not_found_after_hours >= 0),
         ("lock_wait_seconds", c.lock_wait_seconds >= 0),
         ("report_timezone", _is_zone(c.report_timezone)),
+        ("sla_days", "default" in c.sla_days and all(_is_number(v) and v >= 0 for v in c.sla_days.values())),
     ]
     for key, ok in checks:
         if not ok:

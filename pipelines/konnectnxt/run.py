@@ -24,6 +24,8 @@ from .sandbox import DEMO_API_KEY, Sandbox
 from .schedule import due_cases, new_registrations, revived
 from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PIPELINE_NAME
 from .warehouse import (
+    apply_views,
+    check_statuses,
     destination_label,
     duckdb_path,
     earliest_added_at,
@@ -102,12 +104,14 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         except BgvError as exc:
             if isinstance(exc, AuthenticationFailed) and report.stats.reported_at:
                 remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
-            _record_run(pipeline, report, exc.exit_code, str(exc))
+            _record_run(pipeline, report, configuration, exc.exit_code, str(exc))
             raise
         except Exception as exc:
-            _record_run(pipeline, report, EXIT_INTERNAL_ERROR, f"{type(exc).__name__}: {_first_line(exc)}")
+            error = f"{type(exc).__name__}: {_first_line(exc)}"
+            _record_run(pipeline, report, configuration, EXIT_INTERNAL_ERROR, error)
             raise
-        _record_run(pipeline, report, report.exit_code, None)
+        _record_run(pipeline, report, configuration, report.exit_code, None)
+        apply_views(pipeline)
     return report
 
 
@@ -177,7 +181,8 @@ def _poll_and_load(
             report.tracked["open"],
             configuration.workers,
         )
-        _load(pipeline, konnectnxt(due, configuration, report.stats))
+        stored_checks = check_statuses(pipeline, [case.case_id for case in due])
+        _load(pipeline, konnectnxt(due, configuration, report.stats, stored_checks))
         for failure in report.stats.failures:
             logger.warning("case %s", failure)
         for case_id in report.stats.marked_not_found:
@@ -211,8 +216,17 @@ def _load(pipeline: dlt.Pipeline, data: object, log_level: int = logging.INFO) -
         raise
 
 
-def _record_run(pipeline: dlt.Pipeline, report: RunReport, exit_code: int, error: str | None) -> None:
-    """Append the run to `runs`; best effort, as its own load package, never blocking the exit code."""
+def _record_run(
+    pipeline: dlt.Pipeline,
+    report: RunReport,
+    configuration: KonnectNxtConfiguration,
+    exit_code: int,
+    error: str | None,
+) -> None:
+    """Append the run to `runs` and refresh the views' settings tables.
+
+    Best effort, as its own load package: it never changes the run's exit code.
+    """
     stats = report.stats
     row = {
         "run_id": stats.run_id,
@@ -237,7 +251,8 @@ def _record_run(pipeline: dlt.Pipeline, report: RunReport, exit_code: int, error
         logger.debug("runs row not written: the destination still has pending data")
         return
     try:
-        pipeline.extract(run_record(row), loader_file_format=LOADER_FILE_FORMAT)
+        record = run_record(row, configuration.sla_days, configuration.report_timezone)
+        pipeline.extract(record, loader_file_format=LOADER_FILE_FORMAT)
         pipeline.normalize()
         pipeline.load()
     except Exception:  # the run's outcome matters more than its record
@@ -253,7 +268,7 @@ def _record_run_when_possible(
             return
         with run_lock(lock_path(report.pipeline_name)), opened_pipeline(report.pipeline_name, 0) as pipeline:
             report.destination = destination_label(pipeline)
-            _record_run(pipeline, report, exit_code, error)
+            _record_run(pipeline, report, configuration, exit_code, error)
     except BgvError:
         logger.debug("runs row not written: the warehouse is busy or unusable")
 

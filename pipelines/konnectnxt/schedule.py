@@ -24,18 +24,30 @@ class TrackedCase:
     report_hash: str | None = None
     first_not_found_at: datetime | None = None
     not_found_at: datetime | None = None
-    # Read from `cases`, not stored in `tracked_cases`:
+    # Read from `cases`, not stored in `tracked_cases` (see FROM_CASES):
     first_seen_at: datetime | None = None
     last_fetched_at: datetime | None = None
+    last_result: str | None = None
+    first_completed_at: datetime | None = None
+    last_completed_at: datetime | None = None
 
     def row(self) -> dict[str, Any]:
         """The `tracked_cases` row."""
         row = asdict(self)
-        del row["first_seen_at"], row["last_fetched_at"]
+        for name in FROM_CASES:
+            del row[name]
         return row
 
 
-TRACKED_CASE_COLUMNS = [f.name for f in fields(TrackedCase)]
+# TrackedCase fields read from the `cases` row (column name there) rather than stored in tracked_cases.
+FROM_CASES = {
+    "first_seen_at": "first_seen_at",
+    "last_fetched_at": "last_fetched_at",
+    "last_result": "result",
+    "first_completed_at": "first_completed_at",
+    "last_completed_at": "last_completed_at",
+}
+TRACKED_CASE_COLUMNS = [f.name for f in fields(TrackedCase) if f.name not in FROM_CASES]
 
 
 def is_terminal(status: str | None) -> bool:
@@ -113,6 +125,8 @@ def after_report(
         not_found_at=None,
         first_seen_at=case.first_seen_at or polled_at,
         last_fetched_at=polled_at,
+        first_completed_at=case.first_completed_at or (polled_at if is_terminal(status) else None),
+        last_completed_at=polled_at if is_terminal(status) else case.last_completed_at,
     )
 
 

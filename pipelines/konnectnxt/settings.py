@@ -22,6 +22,21 @@ RETRY_MAX_DELAY = 60.0
 NOT_FOUND_AFTER_HOURS = 72.0
 LOCK_WAIT_SECONDS = 60.0
 
+# Days a check may take before sla_breaches lists it; "default" covers every other check type.
+SLA_DAYS = {
+    "default": 7,
+    "identity_aadhaar": 2,
+    "identity_pan": 2,
+    "criminal": 10,
+    "court_record": 10,
+    "employment": 14,
+    "education": 14,
+    "address": 10,
+    "reference": 7,
+    "social_media": 5,
+    "drug_test": 5,
+}
+
 TERMINAL_STATUSES = frozenset({"completed", "rejected"})
 
 TRACKED_CASES = "tracked_cases"
@@ -32,6 +47,10 @@ CHECK_FIELDS = "check_fields"
 CHECK_DOCUMENTS = "check_documents"
 FETCH_ERRORS = "fetch_errors"
 RUNS = "runs"
+CASE_STATUS_HISTORY = "case_status_history"
+CHECK_STATUS_HISTORY = "check_status_history"
+SLA_TARGETS = "sla_targets"
+REPORT_SETTINGS = "report_settings"
 # Tables that hold one case's snapshot and are replaced whole on every fetch of that case.
 SNAPSHOT_CHILD_TABLES = (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS)
 REPORT_TABLES = (CASES, *SNAPSHOT_CHILD_TABLES)

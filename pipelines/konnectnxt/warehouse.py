@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -17,8 +18,9 @@ from dlt.common.runtime import run_context
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from .errors import ConfigurationError, DestinationError
-from .schedule import TRACKED_CASE_COLUMNS, TrackedCase
+from .schedule import FROM_CASES, TRACKED_CASE_COLUMNS, TrackedCase
 from .settings import (
+    CASES,
     DATASET_NAME,
     DEMO_DUCKDB_FILE,
     DEMO_PIPELINE_NAME,
@@ -146,6 +148,19 @@ def finish_pending_packages(pipeline: dlt.Pipeline) -> str | None:
     return f"discarded the data a previous run left pending, which could not be loaded ({reason}); its cases will be polled again"
 
 
+VIEWS_DIR = Path(__file__).parent / "views"
+
+
+def apply_views(pipeline: dlt.Pipeline) -> None:
+    """(Re)create the analytics views from the SQL files in `views/`; a failure is logged, not fatal."""
+    for sql_file in sorted(VIEWS_DIR.glob("*.sql")):
+        try:
+            with pipeline.sql_client() as client:
+                client.execute_sql(sql_file.read_text(encoding="utf-8"))
+        except Exception as exc:  # noqa: BLE001 - the data is loaded; a missing view must not fail the run
+            logger.warning("view %s not created: %s", sql_file.stem, _root_message(exc))
+
+
 def known_case_ids(pipeline: dlt.Pipeline) -> set[str]:
     rows = _query(pipeline, "select case_id from {tracked_cases}")
     return {row[0] for row in rows}
@@ -162,17 +177,44 @@ def read_not_found_cases(pipeline: dlt.Pipeline) -> list[TrackedCase]:
 
 
 def _tracked_cases_where(pipeline: dlt.Pipeline, where: str) -> list[TrackedCase]:
-    tracked_columns = ", ".join(f"t.{name}" for name in TRACKED_CASE_COLUMNS[:-2])
+    existing = _existing_columns(pipeline, TRACKED_CASES)
+    tracked_columns = ", ".join(f"t.{name}" if name in existing else "null" for name in TRACKED_CASE_COLUMNS)
+    existing = _existing_columns(pipeline, CASES)
+    from_cases = ", ".join(f"c.{column}" if column in existing else "null" for column in FROM_CASES.values())
     joined = (
-        f"select {tracked_columns}, c.first_seen_at, c.last_fetched_at "
+        f"select {tracked_columns}, {from_cases} "
         f"from {{tracked_cases}} t left join {{cases}} c on c.case_id = t.case_id where {where}"
     )
     try:
         rows = _query(pipeline, joined, missing_ok=False)
     except DatabaseUndefinedRelation:
         only_tracked = f"select {tracked_columns} from {{tracked_cases}} t where {where}"
-        rows = [(*row, None, None) for row in _query(pipeline, only_tracked)]
+        rows = [(*row, *[None] * len(FROM_CASES)) for row in _query(pipeline, only_tracked)]
     return [TrackedCase(*row) for row in rows]
+
+
+def _existing_columns(pipeline: dlt.Pipeline, table: str) -> set[str]:
+    """Columns the table has now: an older warehouse lacks the columns later versions added."""
+    rows = _query(
+        pipeline,
+        "select column_name from information_schema.columns "
+        f"where table_schema = '{pipeline.dataset_name}' and table_name = '{table}'",
+    )
+    return {row[0] for row in rows}
+
+
+def check_statuses(pipeline: dlt.Pipeline, case_ids: list[str]) -> dict[str, dict[str, tuple]]:
+    """case_id -> check_key -> (status, result) of the stored snapshot, for status history."""
+    statuses: dict[str, dict[str, tuple]] = {}
+    for start in range(0, len(case_ids), 1000):
+        # Ids are validated 32-hex strings, safe to inline.
+        listed = ", ".join(f"'{case_id}'" for case_id in case_ids[start : start + 1000])
+        rows = _query(
+            pipeline, f"select case_id, check_key, status, result from {{checks}} where case_id in ({listed})"
+        )
+        for case_id, check_key, status, result in rows:
+            statuses.setdefault(case_id, {})[check_key] = (status, result)
+    return statuses
 
 
 def tracked_case_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
