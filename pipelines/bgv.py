@@ -30,10 +30,10 @@ os.environ.setdefault("DLT_PROJECT_DIR", REPO_ROOT)
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from konnectnxt.errors import EXIT_INTERNAL_ERROR, BgvError
+from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError
 from konnectnxt.progress import FetchProgress
 from konnectnxt.redaction import RedactingFormatter, redact
-from konnectnxt.run import RunReport, RunRequest, run_pipeline
+from konnectnxt.run import ForgetReport, RunReport, RunRequest, forget_cases, run_pipeline
 
 logger = logging.getLogger("bgv")
 
@@ -74,8 +74,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run against a built-in sandbox of the API with 50 demo cases, into "
         "bgv_demo.duckdb (no API key needed; never touches bgv.duckdb)",
     )
+    parser.add_argument(
+        "--forget",
+        action="append",
+        default=[],
+        metavar="CASE_ID",
+        help="delete this case from every table and the dlt working dir, keeping only its id and "
+        "the time in forgotten_cases (ids from config or files are then skipped; only "
+        "--case-id tracks it again); repeatable; polls nothing",
+    )
     parser.add_argument("--verbose", action="store_true", help="detail and tracebacks on stderr")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.forget and (args.case_ids or args.cases_files or args.all_open or args.refresh_completed):
+        parser.error("--forget runs alone (with --demo and --verbose at most)")
+    return args
 
 
 def configure_logging(verbose: bool) -> None:
@@ -140,6 +152,19 @@ def format_summary(report: RunReport) -> str:
     return "\n".join(lines)
 
 
+def format_forget_summary(report: ForgetReport) -> str:
+    lines = [f"bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
+    for case_id, tables in report.removed.items():
+        if tables:
+            removed = ", ".join(f"{count} from {table}" for table, count in tables.items())
+            lines.append(f"  {case_id}: removed {removed}")
+        else:
+            lines.append(f"  {case_id}: nothing stored for it")
+    lines.append(f"  load packages removed from the dlt working dir: {report.packages_purged}")
+    lines.append("  kept: only the id and the time, in konnectnxt.forgotten_cases; --case-id ID tracks it again")
+    return "\n".join(lines)
+
+
 def write_last_error(pipeline_name: str) -> str | None:
     try:
         from dlt.common.pipeline import get_dlt_pipelines_dir
@@ -157,8 +182,11 @@ def write_last_error(pipeline_name: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.verbose)
-    request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo)
+    request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo, args.forget)
     try:
+        if request.forget:
+            print(format_forget_summary(forget_cases(request)))
+            return EXIT_OK
         report = run_pipeline(request, on_progress=FetchProgress())
     except BgvError as exc:
         if args.verbose:

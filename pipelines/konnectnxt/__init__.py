@@ -13,6 +13,7 @@ from dlt.sources import DltResource
 
 from .client import FetchOutcome, KonnectNxtClient, fetch_reports
 from .config import KonnectNxtConfiguration
+from .pii import pii_fingerprint, protect_report_rows
 from .schedule import TrackedCase, after_failure, after_report, is_terminal
 from .settings import (
     CASE_STATUS_HISTORY,
@@ -23,6 +24,7 @@ from .settings import (
     CHECKS,
     ENTRIES,
     FETCH_ERRORS,
+    FORGOTTEN_CASES,
     REPORT_SETTINGS,
     RUNS,
     SLA_TARGETS,
@@ -96,6 +98,7 @@ def tracked_cases_columns() -> dict[str, dict[str, Any]]:
         "report_hash": _text(),
         "first_not_found_at": _timestamp(),
         "not_found_at": _timestamp(),
+        "pii_mode": _text(),
     }
 
 
@@ -160,6 +163,18 @@ def run_record(row: dict[str, Any], sla_days: dict[str, float], report_timezone:
             columns={"report_timezone": _text()},
         ),
     ]
+
+
+@dlt.source(name="konnectnxt", max_table_nesting=0)
+def forgotten_record(rows: list[dict[str, Any]]) -> DltResource:
+    """Ids that were forgotten (--forget), with the time: nothing else of them is kept."""
+    return dlt.resource(
+        [rows],
+        name=FORGOTTEN_CASES,
+        write_disposition="merge",
+        primary_key="case_id",
+        columns={"case_id": _text(nullable=False), "forgotten_at": _timestamp()},
+    )
 
 
 @dlt.source(name="konnectnxt", max_table_nesting=0)
@@ -256,8 +271,14 @@ def poll_result(
         return PolledCase(tracked, fetch_error=fetch_error)
     status = outcome.data.get("status")
     status = status if isinstance(status, str) else None
+    pii_mode = pii_fingerprint(configuration.pii, configuration.pii_salt)
     tracked = after_report(
-        case, polled_at=outcome.polled_at, status=status, fingerprint=report_fingerprint(outcome.data), **intervals
+        case,
+        polled_at=outcome.polled_at,
+        status=status,
+        fingerprint=report_fingerprint(outcome.data),
+        pii_mode=pii_mode,
+        **intervals,
     )
     rows = report_rows(
         case.case_id,
@@ -266,6 +287,7 @@ def poll_result(
         first_seen_at=case.first_seen_at,
         report_timezone=configuration.timezone,
     )
+    protect_report_rows(rows, configuration.pii, configuration.pii_salt)
     rows.case["first_completed_at"] = tracked.first_completed_at
     rows.case["last_completed_at"] = tracked.last_completed_at
     case_history, check_history = status_history(case, rows, stored_checks or {}, outcome.polled_at)

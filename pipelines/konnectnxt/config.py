@@ -12,6 +12,7 @@ from dlt.common.typing import TSecretStrValue
 
 from . import settings as defaults
 from .errors import ConfigurationError
+from .pii import PII_MODES
 from .redaction import register_secret
 
 SECTION = "[sources.konnectnxt]"
@@ -33,6 +34,7 @@ EXPECTED = {
     "retry_max_delay": "a number of seconds >= 0",
     "not_found_after_hours": "a number of hours >= 0",
     "lock_wait_seconds": "a number of seconds >= 0",
+    "pii": "one of keep, hash, drop",
     "sla_days": 'a table of check type to days >= 0 with a "default" key, e.g. {default = 7, criminal = 10}',
 }
 
@@ -57,6 +59,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
     not_found_after_hours: float = defaults.NOT_FOUND_AFTER_HOURS
     lock_wait_seconds: float = defaults.LOCK_WAIT_SECONDS
     sla_days: dict[str, float] = dataclasses.field(default_factory=lambda: dict(defaults.SLA_DAYS))
+    pii: str = "keep"
+    pii_salt: TSecretStrValue | None = None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -78,6 +82,7 @@ def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
             raise _malformed(field_name) from None
         raise ConfigurationError(f"{SECTION}: {exc}") from None
     register_secret(configuration.api_key)
+    register_secret(configuration.pii_salt)
     if require_api_key and not configuration.api_key:
         raise ConfigurationError(
             "no API key: set api_key under [sources.konnectnxt] in .dlt/secrets.toml or the env var "
@@ -105,11 +110,17 @@ def validate(configuration: KonnectNxtConfiguration) -> None:
         ("not_found_after_hours", c.not_found_after_hours >= 0),
         ("lock_wait_seconds", c.lock_wait_seconds >= 0),
         ("report_timezone", _is_zone(c.report_timezone)),
+        ("pii", c.pii in PII_MODES),
         ("sla_days", "default" in c.sla_days and all(_is_number(v) and v >= 0 for v in c.sla_days.values())),
     ]
     for key, ok in checks:
         if not ok:
             raise _malformed(key, getattr(c, key))
+    if c.pii == "hash" and not c.pii_salt:
+        raise ConfigurationError(
+            'pii = "hash" needs a secret salt: set pii_salt under [sources.konnectnxt] in .dlt/secrets.toml '
+            "or the env var SOURCES__KONNECTNXT__PII_SALT"
+        )
 
 
 def _malformed(key: str, value: object = None) -> ConfigurationError:

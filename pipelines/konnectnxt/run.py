@@ -12,11 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import RunStats, case_registry, konnectnxt, run_record
-from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
+from . import RunStats, case_registry, forgotten_record, konnectnxt, run_record
+from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids, canonical_case_id
 from .config import KonnectNxtConfiguration, load_configuration
 from .errors import EXIT_INTERNAL_ERROR, AuthenticationFailed, BgvError, CaseIdInputError, DestinationError
 from .fake_reports import demo_case_ids
+from .forget import copy_to_fresh_file, delete_case_rows, forgotten_ids, forgotten_rows, purge_loaded_packages, unforget
+from .pii import pii_fingerprint
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .redaction import redact
 from .run_lock import run_lock
@@ -30,6 +32,7 @@ from .warehouse import (
     duckdb_path,
     earliest_added_at,
     finish_pending_packages,
+    is_duckdb,
     known_case_ids,
     lock_path,
     opened_pipeline,
@@ -54,6 +57,7 @@ class RunRequest:
     all_open: bool = False
     refresh_completed: bool = False
     demo: bool = False
+    forget: Sequence[str] = ()
 
     @property
     def pipeline_name(self) -> str:
@@ -79,6 +83,41 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         return 1 if self.stats.failed or self.input_problems else 0
+
+
+@dataclass
+class ForgetReport:
+    """What --forget removed."""
+
+    pipeline_name: str
+    destination: str
+    removed: dict[str, dict[str, int]]
+    packages_purged: int
+
+
+def forget_cases(request: RunRequest) -> ForgetReport:
+    """Delete the named cases from every table and the working dir; keep only their ids and the time."""
+    configuration = load_configuration(require_api_key=False)
+    case_ids = []
+    for value in request.forget:
+        try:
+            case_ids.append(canonical_case_id(value))
+        except ValueError as exc:
+            raise CaseIdInputError(f"--forget: {exc}") from None
+    case_ids = list(dict.fromkeys(case_ids))
+    with run_lock(lock_path(request.pipeline_name)):
+        with opened_pipeline(request.pipeline_name, configuration.lock_wait_seconds) as pipeline:
+            note = finish_pending_packages(pipeline)
+            if note:
+                logger.warning("%s", note)
+            removed = delete_case_rows(pipeline, case_ids)
+            _load(pipeline, forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), logging.DEBUG)
+            purged = purge_loaded_packages(pipeline)
+            destination = destination_label(pipeline)
+            fresh_copy = copy_to_fresh_file(pipeline, destination) if is_duckdb(pipeline) else None
+        if fresh_copy:
+            os.replace(fresh_copy, destination)
+        return ForgetReport(request.pipeline_name, destination, removed, purged)
 
 
 def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | None = None) -> RunReport:
@@ -139,6 +178,14 @@ def _poll_and_load(
     sandbox: Sandbox | None,
 ) -> None:
     report.input_problems = list(batch.problems)
+    forgotten = forgotten_ids(pipeline) & set(batch.sources)
+    comeback_ids = [case_id for case_id in forgotten if batch.sources[case_id] == FLAG_SOURCE]
+    for case_id in sorted(forgotten - set(comeback_ids)):
+        note = f"skipped forgotten case {case_id} from {batch.sources.pop(case_id)}: only --case-id tracks it again"
+        logger.warning("%s", note)
+        report.notes.append(note)
+    if comeback_ids:
+        unforget(pipeline, comeback_ids)
     note = finish_pending_packages(pipeline)
     if note:
         logger.warning("%s", note)
@@ -155,7 +202,8 @@ def _poll_and_load(
     report.registered = len(registrations)
     report.revived = [case.case_id for case in comebacks]
 
-    tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed)
+    pii_mode = pii_fingerprint(configuration.pii, configuration.pii_salt)
+    tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed, pii_mode=pii_mode)
     discarded = recently_discarded_reports(ledger_path(request.pipeline_name), now, configuration.min_poll_interval)
     tracked = [
         replace(case, last_fetched_at=max(filter(None, [case.last_fetched_at, discarded[case.case_id]])))
@@ -170,6 +218,7 @@ def _poll_and_load(
         min_poll_interval=configuration.min_poll_interval,
         all_open=request.all_open or request.demo,
         refresh_completed=request.refresh_completed,
+        pii_mode=pii_mode,
     )
     if sandbox:
         sandbox.add_demo_cases(earliest_added_at(pipeline, DEMO_SOURCE).timestamp())

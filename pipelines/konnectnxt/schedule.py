@@ -24,6 +24,7 @@ class TrackedCase:
     report_hash: str | None = None
     first_not_found_at: datetime | None = None
     not_found_at: datetime | None = None
+    pii_mode: str | None = None
     # Read from `cases`, not stored in `tracked_cases` (see FROM_CASES):
     first_seen_at: datetime | None = None
     last_fetched_at: datetime | None = None
@@ -62,8 +63,13 @@ def due_cases(
     min_poll_interval: float,
     all_open: bool = False,
     refresh_completed: bool = False,
+    pii_mode: str = "keep",
 ) -> list[TrackedCase]:
-    """Cases to request in this run, longest-waiting first."""
+    """Cases to request in this run, longest-waiting first.
+
+    A case whose rows were stored under another PII mode is due too, terminal or not, so that changing
+    the mode rewrites every stored row (from a fresh report: a hash cannot be turned back into a name).
+    """
     polite_after = now - timedelta(seconds=min_poll_interval)
     due = []
     for case in tracked:
@@ -71,7 +77,10 @@ def due_cases(
             continue
         if case.last_fetched_at is not None and case.last_fetched_at > polite_after:
             continue
-        if is_terminal(case.last_status):
+        stored_under_other_mode = case.first_seen_at is not None and (case.pii_mode or "keep") != pii_mode
+        if stored_under_other_mode:
+            due.append(case)
+        elif is_terminal(case.last_status):
             if refresh_completed:
                 due.append(case)
         elif all_open or case.next_poll_at is None or case.next_poll_at <= now:
@@ -107,6 +116,7 @@ def after_report(
     fingerprint: str,
     poll_intervals: Sequence[float],
     min_poll_interval: float,
+    pii_mode: str = "keep",
 ) -> TrackedCase:
     """Bookkeeping after a fetch that returned a report: a change resets the backoff."""
     changed = fingerprint != case.report_hash
@@ -123,6 +133,7 @@ def after_report(
         report_hash=fingerprint,
         first_not_found_at=None,
         not_found_at=None,
+        pii_mode=pii_mode,
         first_seen_at=case.first_seen_at or polled_at,
         last_fetched_at=polled_at,
         first_completed_at=case.first_completed_at or (polled_at if is_terminal(status) else None),

@@ -51,6 +51,7 @@ CASE_STATUS_HISTORY = "case_status_history"
 CHECK_STATUS_HISTORY = "check_status_history"
 SLA_TARGETS = "sla_targets"
 REPORT_SETTINGS = "report_settings"
+FORGOTTEN_CASES = "forgotten_cases"
 # Tables that hold one case's snapshot and are replaced whole on every fetch of that case.
 SNAPSHOT_CHILD_TABLES = (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS)
 REPORT_TABLES = (CASES, *SNAPSHOT_CHILD_TABLES)

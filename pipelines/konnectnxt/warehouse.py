@@ -69,7 +69,7 @@ def opened_pipeline(pipeline_name: str, lock_wait_seconds: float) -> Iterator[dl
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME)
     except ConfigurationException as exc:
         raise ConfigurationError(f"pipeline configuration: {exc}") from None
-    if not _is_duckdb(pipeline):
+    if not is_duckdb(pipeline):
         yield pipeline
         return
     connection = _connect_duckdb(duckdb_path(pipeline_name), lock_wait_seconds)
@@ -80,7 +80,7 @@ def opened_pipeline(pipeline_name: str, lock_wait_seconds: float) -> Iterator[dl
         connection.close()
 
 
-def _is_duckdb(pipeline: dlt.Pipeline) -> bool:
+def is_duckdb(pipeline: dlt.Pipeline) -> bool:
     destination = pipeline.destination
     return (
         pipeline.pipeline_name == DEMO_PIPELINE_NAME
@@ -119,7 +119,7 @@ def _lock_holder(message: str) -> str:
 
 def destination_label(pipeline: dlt.Pipeline) -> str:
     """The file (DuckDB) or destination name to show the user."""
-    if _is_duckdb(pipeline):
+    if is_duckdb(pipeline):
         return duckdb_path(pipeline.pipeline_name)
     return pipeline.destination.destination_name
 
@@ -166,10 +166,18 @@ def known_case_ids(pipeline: dlt.Pipeline) -> set[str]:
     return {row[0] for row in rows}
 
 
-def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool) -> list[TrackedCase]:
-    """Pollable tracked cases (not marked not found) with what scheduling needs from `cases`."""
-    where = "t.not_found_at is null" + ("" if include_terminal else f" and {_OPEN}")
-    return _tracked_cases_where(pipeline, where)
+def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool, pii_mode: str = "keep") -> list[TrackedCase]:
+    """Pollable tracked cases (not marked not found) with what scheduling needs from `cases`.
+
+    Terminal cases come only when asked for, or when their rows were stored under another PII mode.
+    """
+    if include_terminal:
+        return _tracked_cases_where(pipeline, "t.not_found_at is null")
+    stored_mode = (
+        "coalesce(t.pii_mode, 'keep')" if "pii_mode" in _existing_columns(pipeline, TRACKED_CASES) else "'keep'"
+    )
+    quoted = pii_mode.replace("'", "''")
+    return _tracked_cases_where(pipeline, f"t.not_found_at is null and ({_OPEN} or {stored_mode} <> '{quoted}')")
 
 
 def read_not_found_cases(pipeline: dlt.Pipeline) -> list[TrackedCase]:
