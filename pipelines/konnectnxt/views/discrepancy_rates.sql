@@ -5,7 +5,7 @@ select
     category,
     result,
     count(*) as checks,
-    sum(count(*)) over (partition by check_type, category) as completed_checks,
+    (sum(count(*)) over (partition by check_type, category))::bigint as completed_checks,
     count(*) / sum(count(*)) over (partition by check_type, category) as share
 from konnectnxt.checks
 where status = 'completed'
