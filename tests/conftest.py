@@ -100,6 +100,34 @@ class Project:
         with duckdb.connect(str(file or self.duckdb_file), read_only=True) as connection:
             return connection.sql(sql).fetchall()
 
+    def leave_pending_registration(self, case_id: str, source: str) -> None:
+        """What a run killed after normalize leaves behind: a load package registering `case_id`."""
+        script = (
+            "import dlt, sys; from datetime import datetime, timezone; sys.path.insert(0, sys.argv[1]); "
+            "from konnectnxt import case_registry; "
+            "p = dlt.pipeline('bgv', pipelines_dir=sys.argv[2], dataset_name='konnectnxt', "
+            "destination=dlt.destinations.duckdb(sys.argv[3])); "
+            "p.extract(case_registry([{'case_id': sys.argv[4], 'source': sys.argv[5], "
+            "'added_at': datetime.now(timezone.utc), 'poll_step': 0, 'consecutive_failures': 0}]), "
+            "loader_file_format='parquet'); p.normalize(); assert p.has_pending_data"
+        )
+        pipelines = str(REPO_ROOT / "pipelines")
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                pipelines,
+                str(self.data_dir / "pipelines"),
+                str(self.duckdb_file),
+                case_id,
+                source,
+            ],
+            check=True,
+            env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
+            capture_output=True,
+        )
+
     def write(self, name: str, content: str | bytes | Any) -> Path:
         path = self.root / name
         if isinstance(content, bytes):

@@ -395,29 +395,7 @@ def test_data_left_pending_by_an_interrupted_run_is_loaded_before_new_data(proje
     sandbox.add_case(OPEN, {"status": "in_progress", "checks": []})
     sandbox.add_case(SHRINKING, {"status": "in_progress", "checks": []})
     assert project.run("--case-id", SHRINKING).returncode == 0
-    leftover = (
-        "import dlt, sys; sys.path.insert(0, sys.argv[1]); from konnectnxt import case_registry; "
-        "from datetime import datetime, timezone; "
-        "p = dlt.pipeline('bgv', pipelines_dir=sys.argv[2], dataset_name='konnectnxt', "
-        "destination=dlt.destinations.duckdb(sys.argv[3])); "
-        "p.extract(case_registry([{'case_id': sys.argv[4], 'source': 'interrupted', "
-        "'added_at': datetime.now(timezone.utc), 'poll_step': 0, 'consecutive_failures': 0}])); "
-        "p.normalize(); assert p.has_pending_data"
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            leftover,
-            str(Path(__file__).parent.parent / "pipelines"),
-            str(project.data_dir / "pipelines"),
-            str(project.duckdb_file),
-            OPEN,
-        ],
-        check=True,
-        env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
-        capture_output=True,
-    )
+    project.leave_pending_registration(OPEN, "interrupted")
     result = project.run("--all-open")
     assert result.returncode == 0, result.stderr
     assert "loaded the data a previous run left pending" in result.stderr, result.stderr

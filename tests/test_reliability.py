@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from email.utils import formatdate
@@ -414,27 +413,7 @@ def test_a_package_that_can_never_load_is_discarded_and_cron_is_not_stuck(projec
     first, second = ids(2)
     serve_open_cases(sandbox, [first, second])
     assert project.run("--case-id", first).returncode == 0
-    stuck = (
-        "import dlt, sys; sys.path.insert(0, sys.argv[1]); from konnectnxt import case_registry; "
-        "from datetime import datetime, timezone; "
-        "p = dlt.pipeline('bgv', pipelines_dir=sys.argv[2], dataset_name='konnectnxt', "
-        "destination=dlt.destinations.duckdb(sys.argv[3])); "
-        "p.extract(case_registry([{'case_id': 'f' * 32, 'source': 'poison', 'added_at': datetime.now(timezone.utc)}]), "
-        "loader_file_format='parquet'); p.normalize()"
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            stuck,
-            str(Path(__file__).parent.parent / "pipelines"),
-            str(project.data_dir / "pipelines"),
-            str(project.duckdb_file),
-        ],
-        check=True,
-        env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
-        capture_output=True,
-    )
+    project.leave_pending_registration("f" * 32, "poison")
     jobs = list((project.data_dir / "pipelines" / "bgv" / "load" / "normalized").rglob("*.parquet"))
     assert jobs
     for job in jobs:

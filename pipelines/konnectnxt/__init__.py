@@ -183,13 +183,15 @@ def konnectnxt(
     configuration: KonnectNxtConfiguration,
     stats: RunStats,
     stored_check_statuses: dict[str, dict[str, tuple]] | None = None,
+    client: KonnectNxtClient | None = None,
 ) -> Sequence[DltResource]:
     """Polls `due_cases` and emits their report rows and bookkeeping, one table per resource.
 
     `stored_check_statuses` (case_id -> check_key -> (status, result)) is what the warehouse holds now;
-    a check's history gets a row only when its status or result differs from it.
+    a check's history gets a row only when its status or result differs from it. `client` replaces the
+    HTTP client built from `configuration` (the benchmark feeds reports from memory).
     """
-    client = KonnectNxtClient(
+    client = client or KonnectNxtClient(
         configuration.base_url,
         configuration.api_key,
         timeout=configuration.request_timeout,

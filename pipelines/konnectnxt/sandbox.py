@@ -57,6 +57,7 @@ class Sandbox:
         self.in_flight = 0
         self.max_in_flight = 0
         self._revoke_after: int | None = None
+        self._answered = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -252,8 +253,8 @@ def _handler_for(sandbox: Sandbox) -> type:
         def _record(self, case_id: str | None, status: int, authorized: bool) -> None:
             with sandbox._lock:
                 sandbox.requests.append(RequestRecord(case_id, status, time.time(), self.path, authorized))
-                answered = sum(r.authorized for r in sandbox.requests)
-                if sandbox._revoke_after is not None and answered >= sandbox._revoke_after:
+                sandbox._answered += authorized
+                if sandbox._revoke_after is not None and sandbox._answered >= sandbox._revoke_after:
                     sandbox.api_keys.clear()
 
     return Handler

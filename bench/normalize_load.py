@@ -1,0 +1,92 @@
+"""Normalize and load only: N in-memory reports into a fresh DuckDB file, ours or the baseline.
+
+ours:     the production source (transform, one resource per table, parquet) fed from memory
+baseline: one resource yielding whole reports, write_disposition="merge", primary_key="case_id",
+          dlt's default loader file format
+
+Prints one JSON line: {"variant", "reports", "rows", "seconds", "peak_rss_mb"}; seconds cover
+pipeline.run only, not building the reports. Run each variant in its own process (peak RSS).
+
+usage: python bench/normalize_load.py ours|baseline N WORK_DIR
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipelines"))
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+import dlt  # noqa: E402
+
+from konnectnxt import RunStats, konnectnxt  # noqa: E402
+from konnectnxt.client import FetchOutcome, RequestCounters  # noqa: E402
+from konnectnxt.config import KonnectNxtConfiguration  # noqa: E402
+from konnectnxt.fake_reports import timeline_for  # noqa: E402
+from konnectnxt.schedule import TrackedCase  # noqa: E402
+
+NOW = 1_780_000_000.0
+
+
+class InMemoryClient:
+    """Stands in for the HTTP client: every report is already here."""
+
+    def __init__(self, reports: dict[str, dict]) -> None:
+        self.reports = reports
+        self.counters = RequestCounters()
+
+    def fetch_report(self, case_id: str) -> FetchOutcome:
+        return FetchOutcome(case_id, datetime.now(UTC), data=self.reports[case_id], http_status=200)
+
+    def stop(self) -> None:
+        pass
+
+
+def realistic_reports(count: int) -> dict[str, dict]:
+    """Reports from the sandbox's generator, most checks finished, as the API would serve them."""
+    reports = {}
+    for index in range(count):
+        case_id = f"{index + 1:032x}"
+        reports[case_id] = timeline_for(case_id, NOW - 30 * 86400, span_seconds=40 * 86400).report(NOW)
+    return reports
+
+
+def run(variant: str, count: int, work_dir: Path) -> dict:
+    reports = realistic_reports(count)
+    pipeline = dlt.pipeline(
+        f"bench_{variant}",
+        destination=dlt.destinations.duckdb(str(work_dir / f"{variant}.duckdb")),
+        dataset_name="konnectnxt",
+        pipelines_dir=str(work_dir / "pipelines"),
+    )
+    started = time.perf_counter()
+    if variant == "ours":
+        configuration = KonnectNxtConfiguration()
+        configuration.api_key = "unused"
+        now = datetime.now(UTC)
+        due = [TrackedCase(case_id, "bench", now) for case_id in reports]
+        source = konnectnxt(due, configuration, RunStats("bench"), {}, client=InMemoryClient(reports))
+        info = pipeline.run(source, loader_file_format="parquet")
+    else:
+
+        @dlt.resource(name="cases", write_disposition="merge", primary_key="case_id")
+        def whole_reports():
+            for case_id, data in reports.items():
+                yield {"case_id": case_id, **data}
+
+        info = pipeline.run(whole_reports())
+    seconds = time.perf_counter() - started
+    rows = sum(pipeline.last_trace.last_normalize_info.row_counts.values())
+    del info
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"variant": variant, "reports": count, "rows": rows, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb)}
+
+
+if __name__ == "__main__":
+    variant, count, work_dir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(run(variant, count, work_dir)))
