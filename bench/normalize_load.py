@@ -21,13 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipelines"))
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-import dlt  # noqa: E402
+import dlt
 
-from konnectnxt import RunStats, konnectnxt  # noqa: E402
-from konnectnxt.client import FetchOutcome, RequestCounters  # noqa: E402
-from konnectnxt.config import KonnectNxtConfiguration  # noqa: E402
-from konnectnxt.fake_reports import timeline_for  # noqa: E402
-from konnectnxt.schedule import TrackedCase  # noqa: E402
+from konnectnxt import RunStats, konnectnxt
+from konnectnxt.client import FetchOutcome, RequestCounters
+from konnectnxt.config import KonnectNxtConfiguration
+from konnectnxt.fake_reports import timeline_for
+from konnectnxt.run import LOADER_FILE_FORMAT, normalize_workers_for
+from konnectnxt.schedule import TrackedCase
 
 NOW = 1_780_000_000.0
 
@@ -70,7 +71,10 @@ def run(variant: str, count: int, work_dir: Path) -> dict:
         now = datetime.now(UTC)
         due = [TrackedCase(case_id, "bench", now) for case_id in reports]
         source = konnectnxt(due, configuration, RunStats("bench"), {}, client=InMemoryClient(reports))
-        info = pipeline.run(source, loader_file_format="parquet")
+        # The production steps, as run.py takes them for this many cases.
+        pipeline.extract(source, loader_file_format=LOADER_FILE_FORMAT)
+        pipeline.normalize(workers=normalize_workers_for(len(due)))
+        info = pipeline.load()
     else:
 
         @dlt.resource(name="cases", write_disposition="merge", primary_key="case_id")
@@ -83,7 +87,15 @@ def run(variant: str, count: int, work_dir: Path) -> dict:
     rows = sum(pipeline.last_trace.last_normalize_info.row_counts.values())
     del info
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"variant": variant, "reports": count, "rows": rows, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb)}
+    worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "variant": variant,
+        "reports": count,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(peak_mb),
+        "worker_peak_rss_mb": round(worker_peak_mb),
+    }
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from .settings import (
 from .transform import ReportRows, report_fingerprint, report_rows
 
 logger = logging.getLogger("bgv")
+# Polled cases travel to the table resources in batches: dlt's cost per item dominated otherwise.
+POLLED_BATCH_SIZE = 250
 
 
 @dataclass
@@ -222,19 +224,25 @@ def polled_cases(
     configuration: KonnectNxtConfiguration,
     stats: RunStats,
     stored_check_statuses: dict[str, dict[str, tuple]],
-) -> Iterator[PolledCase]:
-    """Fetches each due case once and turns the answer into rows and new bookkeeping."""
+) -> Iterator[list[PolledCase]]:
+    """Fetches each due case once and turns the answers into rows and new bookkeeping, in batches."""
     by_id = {case.case_id: case for case in due_cases}
     stats.due = len(by_id)
     outcomes = fetch_reports(client, list(by_id), configuration.workers)
     if stats.on_progress:
         stats.on_progress(0, stats.due)
+    batch: list[PolledCase] = []
     try:
         for done, outcome in enumerate(outcomes, start=1):
             case = by_id[outcome.case_id]
-            yield poll_result(case, outcome, configuration, stats, stored_check_statuses.get(case.case_id, {}))
+            batch.append(poll_result(case, outcome, configuration, stats, stored_check_statuses.get(case.case_id, {})))
+            if len(batch) >= POLLED_BATCH_SIZE:
+                yield batch
+                batch = []
             if stats.on_progress:
                 stats.on_progress(done, stats.due)
+        if batch:
+            yield batch
     finally:
         stats.requests, stats.retries = client.counters.requests, client.counters.retries
 
@@ -347,14 +355,19 @@ def status_history(
     return case_rows, check_rows
 
 
-def _snapshot_or_tombstone(case_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # An empty snapshot still has to delete the case's old rows: send a hard-delete tombstone.
-    return rows or [{"case_id": case_id, TOMBSTONE_COLUMN: True}]
+def _snapshot_rows(batch: list[PolledCase], table: str) -> list[dict[str, Any]]:
+    """Each fetched case's rows of one child table; a case whose snapshot has none gets a tombstone,
+    a hard-delete row that removes its old rows and is never inserted."""
+    rows: list[dict[str, Any]] = []
+    for polled in batch:
+        if polled.rows:
+            rows.extend(getattr(polled.rows, table) or [{"case_id": polled.tracked.case_id, TOMBSTONE_COLUMN: True}])
+    return rows
 
 
 @dlt.transformer(name=TRACKED_CASES, write_disposition="merge", primary_key="case_id", columns=tracked_cases_columns())
-def tracked_cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
-    yield polled.tracked.row()
+def tracked_cases(batch: list[PolledCase]) -> Iterator[list[dict[str, Any]]]:
+    yield [polled.tracked.row() for polled in batch]
 
 
 def _history_columns(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -369,8 +382,8 @@ def _history_columns(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @dlt.transformer(name=CASE_STATUS_HISTORY, write_disposition="append", columns=_history_columns())
-def case_status_history(polled: PolledCase) -> Iterator[Any]:
-    yield polled.case_history or materialize_schema_item()
+def case_status_history(batch: list[PolledCase]) -> Iterator[Any]:
+    yield [row for polled in batch for row in polled.case_history] or materialize_schema_item()
 
 
 @dlt.transformer(
@@ -378,8 +391,8 @@ def case_status_history(polled: PolledCase) -> Iterator[Any]:
     write_disposition="append",
     columns=_history_columns(check_key=_text(), check_type=_text()),
 )
-def check_status_history(polled: PolledCase) -> Iterator[Any]:
-    yield polled.check_history or materialize_schema_item()
+def check_status_history(batch: list[PolledCase]) -> Iterator[Any]:
+    yield [row for polled in batch for row in polled.check_history] or materialize_schema_item()
 
 
 @dlt.transformer(
@@ -400,9 +413,10 @@ def check_status_history(polled: PolledCase) -> Iterator[Any]:
         "last_completed_at": _timestamp(),
     },
 )
-def cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
-    if polled.rows:
-        yield polled.rows.case
+def cases(batch: list[PolledCase]) -> Iterator[list[dict[str, Any]]]:
+    rows = [polled.rows.case for polled in batch if polled.rows]
+    if rows:
+        yield rows
 
 
 @dlt.transformer(
@@ -423,15 +437,17 @@ def cases(polled: PolledCase) -> Iterator[dict[str, Any]]:
         TOMBSTONE_COLUMN: _tombstone(),
     },
 )
-def checks(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
-    if polled.rows:
-        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.checks)
+def checks(batch: list[PolledCase]) -> Iterator[list[dict[str, Any]]]:
+    rows = _snapshot_rows(batch, "checks")
+    if rows:
+        yield rows
 
 
 @dlt.transformer(name=ENTRIES, write_disposition="merge", merge_key="case_id", columns=_child_columns("entry_index"))
-def entries(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
-    if polled.rows:
-        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.entries)
+def entries(batch: list[PolledCase]) -> Iterator[list[dict[str, Any]]]:
+    rows = _snapshot_rows(batch, "entries")
+    if rows:
+        yield rows
 
 
 @dlt.transformer(
@@ -440,9 +456,10 @@ def entries(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     merge_key="case_id",
     columns=_child_columns("field_index", label=_text(), value=_text()),
 )
-def check_fields(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
-    if polled.rows:
-        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.check_fields)
+def check_fields(batch: list[PolledCase]) -> Iterator[list[dict[str, Any]]]:
+    rows = _snapshot_rows(batch, "check_fields")
+    if rows:
+        yield rows
 
 
 @dlt.transformer(
@@ -451,9 +468,10 @@ def check_fields(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
     merge_key="case_id",
     columns=_child_columns("document_index", url=_text()),
 )
-def check_documents(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
-    if polled.rows:
-        yield _snapshot_or_tombstone(polled.tracked.case_id, polled.rows.check_documents)
+def check_documents(batch: list[PolledCase]) -> Iterator[list[dict[str, Any]]]:
+    rows = _snapshot_rows(batch, "check_documents")
+    if rows:
+        yield rows
 
 
 @dlt.transformer(
@@ -468,6 +486,6 @@ def check_documents(polled: PolledCase) -> Iterator[list[dict[str, Any]]]:
         "run_id": _text(),
     },
 )
-def fetch_errors(polled: PolledCase) -> Iterator[dict[str, Any]]:
+def fetch_errors(batch: list[PolledCase]) -> Iterator[Any]:
     # The empty marker creates the table on the first load, so users can query it before any failure.
-    yield polled.fetch_error if polled.fetch_error else materialize_schema_item()
+    yield [polled.fetch_error for polled in batch if polled.fetch_error] or materialize_schema_item()

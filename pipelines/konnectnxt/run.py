@@ -24,7 +24,7 @@ from .redaction import redact
 from .run_lock import run_lock
 from .sandbox import DEMO_API_KEY, Sandbox
 from .schedule import due_cases, new_registrations, revived
-from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PIPELINE_NAME
+from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
 from .warehouse import (
     apply_views,
     check_statuses,
@@ -111,7 +111,7 @@ def forget_cases(request: RunRequest) -> ForgetReport:
             if note:
                 logger.warning("%s", note)
             removed = delete_case_rows(pipeline, case_ids)
-            _load(pipeline, forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), logging.DEBUG)
+            _load(pipeline, forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), log_level=logging.DEBUG)
             purged = purge_loaded_packages(pipeline)
             destination = destination_label(pipeline)
             fresh_copy = copy_to_fresh_file(pipeline, destination) if is_duckdb(pipeline) else None
@@ -198,7 +198,7 @@ def _poll_and_load(
     ]
     if registrations or comebacks:
         logger.info("registering %d new case id(s), tracking %d again", len(registrations), len(comebacks))
-        _load(pipeline, case_registry([case.row() for case in registrations + comebacks]), logging.DEBUG)
+        _load(pipeline, case_registry([case.row() for case in registrations + comebacks]), log_level=logging.DEBUG)
     report.registered = len(registrations)
     report.revived = [case.case_id for case in comebacks]
 
@@ -231,7 +231,7 @@ def _poll_and_load(
             configuration.workers,
         )
         stored_checks = check_statuses(pipeline, [case.case_id for case in due])
-        _load(pipeline, konnectnxt(due, configuration, report.stats, stored_checks))
+        _load(pipeline, konnectnxt(due, configuration, report.stats, stored_checks), normalize_workers_for(len(due)))
         for failure in report.stats.failures:
             logger.warning("case %s", failure)
         for case_id in report.stats.marked_not_found:
@@ -245,12 +245,16 @@ def _poll_and_load(
     report.tracked = tracked_case_counts(pipeline)
 
 
-def _load(pipeline: dlt.Pipeline, data: object, log_level: int = logging.INFO) -> None:
+def normalize_workers_for(case_count: int) -> int:
+    return 2 if case_count >= PARALLEL_NORMALIZE_FROM else 1
+
+
+def _load(pipeline: dlt.Pipeline, data: object, normalize_workers: int = 1, log_level: int = logging.INFO) -> None:
     """Extract, normalize and load as separate logged steps; map failures to what the user can do."""
     try:
         pipeline.extract(data, loader_file_format=LOADER_FILE_FORMAT)
         logger.log(log_level, "normalizing")
-        pipeline.normalize()
+        pipeline.normalize(workers=normalize_workers)
         logger.log(log_level, "loading into %s (dataset %s)", destination_label(pipeline), DATASET_NAME)
         pipeline.load()
     except PipelineStepFailed as exc:

@@ -34,6 +34,8 @@ class Fault:
 
 @dataclass
 class RequestRecord:
+    """One request as the sandbox saw it; `at` is when it arrived."""
+
     case_id: str | None
     status: int
     at: float
@@ -154,6 +156,7 @@ def _handler_for(sandbox: Sandbox) -> type:
             pass
 
         def do_GET(self) -> None:
+            self.arrived_at = time.time()
             with sandbox._lock:
                 sandbox.in_flight += 1
                 sandbox.max_in_flight = max(sandbox.max_in_flight, sandbox.in_flight)
@@ -252,7 +255,7 @@ def _handler_for(sandbox: Sandbox) -> type:
 
         def _record(self, case_id: str | None, status: int, authorized: bool) -> None:
             with sandbox._lock:
-                sandbox.requests.append(RequestRecord(case_id, status, time.time(), self.path, authorized))
+                sandbox.requests.append(RequestRecord(case_id, status, self.arrived_at, self.path, authorized))
                 sandbox._answered += authorized
                 if sandbox._revoke_after is not None and sandbox._answered >= sandbox._revoke_after:
                     sandbox.api_keys.clear()

