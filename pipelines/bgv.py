@@ -142,7 +142,7 @@ def format_summary(report: RunReport) -> str:
         lines.append("  rows in tables (loaded this run):")
         for table, count in report.table_rows.items():
             loaded = stats.rows.get(table)
-            lines.append(f"    {report.dataset}.{table:<16} {count:>8}" + (f"  ({loaded})" if loaded else ""))
+            lines.append(f"    {report.dataset}.{table:<20} {count:>8}" + (f"  ({loaded})" if loaded else ""))
     lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
     if report.destination.endswith(".duckdb"):
         lines.append(

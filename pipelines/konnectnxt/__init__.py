@@ -318,6 +318,7 @@ def poll_result(
             CHECK_DOCUMENTS: len(rows.check_documents),
         }
     )
+    stats.rows.update({CASE_STATUS_HISTORY: len(case_history), CHECK_STATUS_HISTORY: len(check_history)})
     return PolledCase(tracked, rows=rows, case_history=case_history, check_history=check_history)
 
 

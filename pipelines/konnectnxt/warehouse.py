@@ -20,7 +20,9 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from .errors import ConfigurationError, DestinationError
 from .schedule import FROM_CASES, TRACKED_CASE_COLUMNS, TrackedCase
 from .settings import (
+    CASE_STATUS_HISTORY,
     CASES,
+    CHECK_STATUS_HISTORY,
     DATASET_NAME,
     DEMO_DUCKDB_FILE,
     DEMO_PIPELINE_NAME,
@@ -244,7 +246,7 @@ def earliest_added_at(pipeline: dlt.Pipeline, source: str) -> datetime | None:
 
 def table_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
     counts = {}
-    for table in (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS):
+    for table in (TRACKED_CASES, *REPORT_TABLES, CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, FETCH_ERRORS):
         rows = _query(pipeline, f"select count(*) from {{{table}}}")
         counts[table] = rows[0][0] if rows else 0
     return counts
@@ -266,7 +268,7 @@ def _query(pipeline: dlt.Pipeline, sql: str, missing_ok: bool = True) -> list[tu
         ) from exc
 
 
-_TABLE_NAMES = (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS)
+_TABLE_NAMES = (TRACKED_CASES, *REPORT_TABLES, CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, FETCH_ERRORS)
 
 
 def _root_message(exc: BaseException) -> str:
