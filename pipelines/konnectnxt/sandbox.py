@@ -107,10 +107,6 @@ class Sandbox:
             self.add_case(case_id, timeline)
         return demo_case_ids()
 
-    def remove_case(self, case_id: str) -> None:
-        with self._lock:
-            self.cases.pop(case_id, None)
-
     def add_fault(self, fault: Fault) -> None:
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {fault.kind!r}; one of {', '.join(FAULT_KINDS)}")
