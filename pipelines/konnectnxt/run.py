@@ -15,7 +15,15 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from . import RunStats, case_registry, forgotten_record, konnectnxt, run_record
 from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids, canonical_case_id
 from .config import KonnectNxtConfiguration, load_configuration
-from .errors import EXIT_INTERNAL_ERROR, AuthenticationFailed, BgvError, CaseIdInputError, DestinationError
+from .errors import (
+    EXIT_INTERNAL_ERROR,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    AuthenticationFailed,
+    BgvError,
+    CaseIdInputError,
+    DestinationError,
+)
 from .fake_reports import demo_case_ids
 from .forget import copy_to_fresh_file, delete_case_rows, forgotten_ids, forgotten_rows, purge_loaded_packages, unforget
 from .pii import pii_fingerprint
@@ -82,7 +90,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.stats.failed or self.input_problems else 0
+        return EXIT_PARTIAL if self.stats.failed or self.input_problems else EXIT_OK
 
 
 @dataclass

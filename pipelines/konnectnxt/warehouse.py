@@ -173,21 +173,21 @@ def read_tracked_cases(pipeline: dlt.Pipeline, include_terminal: bool, pii_mode:
 
     Terminal cases come only when asked for, or when their rows were stored under another PII mode.
     """
+    tracked_columns = _existing_columns(pipeline, TRACKED_CASES)
     if include_terminal:
-        return _tracked_cases_where(pipeline, "t.not_found_at is null")
-    stored_mode = (
-        "coalesce(t.pii_mode, 'keep')" if "pii_mode" in _existing_columns(pipeline, TRACKED_CASES) else "'keep'"
-    )
+        return _tracked_cases_where(pipeline, "t.not_found_at is null", tracked_columns)
+    stored_mode = "coalesce(t.pii_mode, 'keep')" if "pii_mode" in tracked_columns else "'keep'"
     quoted = pii_mode.replace("'", "''")
-    return _tracked_cases_where(pipeline, f"t.not_found_at is null and ({_OPEN} or {stored_mode} <> '{quoted}')")
+    where = f"t.not_found_at is null and ({_OPEN} or {stored_mode} <> '{quoted}')"
+    return _tracked_cases_where(pipeline, where, tracked_columns)
 
 
 def read_not_found_cases(pipeline: dlt.Pipeline) -> list[TrackedCase]:
     return _tracked_cases_where(pipeline, "t.not_found_at is not null")
 
 
-def _tracked_cases_where(pipeline: dlt.Pipeline, where: str) -> list[TrackedCase]:
-    existing = _existing_columns(pipeline, TRACKED_CASES)
+def _tracked_cases_where(pipeline: dlt.Pipeline, where: str, existing: set[str] | None = None) -> list[TrackedCase]:
+    existing = existing if existing is not None else _existing_columns(pipeline, TRACKED_CASES)
     tracked_columns = ", ".join(f"t.{name}" if name in existing else "null" for name in TRACKED_CASE_COLUMNS)
     existing = _existing_columns(pipeline, CASES)
     from_cases = ", ".join(f"c.{column}" if column in existing else "null" for column in FROM_CASES.values())
