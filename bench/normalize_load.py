@@ -23,28 +23,16 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 import dlt
 
-from konnectnxt import RunStats, konnectnxt
-from konnectnxt.client import FetchOutcome, RequestCounters
+from konnectnxt import konnectnxt
 from konnectnxt.config import KonnectNxtConfiguration
-from konnectnxt.fake_reports import timeline_for
-from konnectnxt.run import LOADER_FILE_FORMAT, normalize_workers_for
+from konnectnxt.demo.fake_reports import timeline_for
+from konnectnxt.demo.in_memory import InMemoryClient
+from konnectnxt.polling import RunStats
+from konnectnxt.run import normalize_workers_for
 from konnectnxt.schedule import TrackedCase
+from konnectnxt.settings import LOADER_FILE_FORMAT
 
 NOW = 1_780_000_000.0
-
-
-class InMemoryClient:
-    """Stands in for the HTTP client: every report is already here."""
-
-    def __init__(self, reports: dict[str, dict]) -> None:
-        self.reports = reports
-        self.counters = RequestCounters()
-
-    def fetch_report(self, case_id: str) -> FetchOutcome:
-        return FetchOutcome(case_id, datetime.now(UTC), data=self.reports[case_id], http_status=200)
-
-    def stop(self) -> None:
-        pass
 
 
 def realistic_reports(count: int) -> dict[str, dict]:
@@ -67,10 +55,10 @@ def run(variant: str, count: int, work_dir: Path) -> dict:
     started = time.perf_counter()
     if variant == "ours":
         configuration = KonnectNxtConfiguration()
-        configuration.api_key = "unused"
         now = datetime.now(UTC)
         due = [TrackedCase(case_id, "bench", now) for case_id in reports]
-        source = konnectnxt(due, configuration, RunStats("bench"), {}, client=InMemoryClient(reports))
+        rules = configuration.polling_rules()
+        source = konnectnxt(due, InMemoryClient(reports), rules, RunStats("bench"), configuration.workers)
         # The production steps, as run.py takes them for this many cases.
         pipeline.extract(source, loader_file_format=LOADER_FILE_FORMAT)
         pipeline.normalize(workers=normalize_workers_for(len(due)))

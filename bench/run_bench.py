@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "pipelines"))
 
-from konnectnxt.sandbox import Sandbox
+from konnectnxt.demo.sandbox import Sandbox
 
 API_KEY = "bench-key"
 NOW = 1_780_000_000.0

@@ -9,13 +9,6 @@ exit codes:
   2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
      in progress, unusable destination, or authentication failed
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
-
-configuration (dlt: .dlt/config.toml, .dlt/secrets.toml, env SOURCES__KONNECTNXT__<KEY>):
-  [sources.konnectnxt] api_key (secret), base_url, case_ids, min_poll_interval, poll_intervals,
-  report_timezone, workers, max_requests_per_second, request_timeout, max_attempts,
-  max_retries_per_run, retry_base_delay, retry_max_delay
-  [destination.duckdb] credentials: the DuckDB file, default bgv.duckdb, relative to the repo root
-  The README is the full manual.
 """
 
 import argparse
@@ -30,10 +23,17 @@ os.environ.setdefault("DLT_PROJECT_DIR", REPO_ROOT)
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError
+from konnectnxt.config import help_text
+from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError, describe
+from konnectnxt.forget import ForgetReport, forget_cases
 from konnectnxt.progress import FetchProgress
 from konnectnxt.redaction import RedactingFormatter, redact
-from konnectnxt.run import ForgetReport, RunReport, RunRequest, forget_cases, run_pipeline
+from konnectnxt.run import RunReport, RunRequest, run_pipeline
+
+DESTINATION_HELP = """destination:
+  [destination.duckdb] credentials: the DuckDB file, default bgv.duckdb, relative to the repo root
+  (env DESTINATION__DUCKDB__CREDENTIALS); --demo always writes bgv_demo.duckdb there.
+The README is the full manual."""
 
 logger = logging.getLogger("bgv")
 
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bgv.py",
         description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2],
+        epilog="\n\n".join([__doc__.split("\n\n", 2)[2].rstrip(), help_text(), DESTINATION_HELP]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo, args.forget)
     try:
         if request.forget:
-            print(format_forget_summary(forget_cases(request)))
+            print(format_forget_summary(forget_cases(request.pipeline_name, request.forget)))
             return EXIT_OK
         report = run_pipeline(request, on_progress=FetchProgress())
     except BgvError as exc:
@@ -201,12 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             print(redact(traceback.format_exc()), file=sys.stderr)
         where = f"traceback in {path}" if path else "rerun with --verbose for the traceback"
-        print(
-            redact(
-                f"bgv: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} ({where})"
-            ),
-            file=sys.stderr,
-        )
+        print(redact(f"bgv: internal error: {describe(exc)} ({where})"), file=sys.stderr)
         return EXIT_INTERNAL_ERROR
     print(format_summary(report))
     return report.exit_code

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from konnectnxt.sandbox import Sandbox
+from konnectnxt.demo.sandbox import Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BGV_SCRIPT = REPO_ROOT / "pipelines" / "bgv.py"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from conftest import Project
-from konnectnxt.fake_reports import vendor_time_text
+from konnectnxt.demo.fake_reports import vendor_time_text
 
 IST = ZoneInfo("Asia/Kolkata")
 A = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"

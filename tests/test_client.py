@@ -8,8 +8,8 @@ import requests
 
 from conftest import TEST_API_KEY
 from konnectnxt.client import KonnectNxtClient, fetch_reports
+from konnectnxt.demo.sandbox import Fault
 from konnectnxt.errors import AuthenticationFailed
-from konnectnxt.sandbox import Fault
 
 CASE = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 REPORT = {"status": "in_progress", "result": "pending", "checks": []}

@@ -2,7 +2,7 @@
 
 from zoneinfo import ZoneInfo
 
-from konnectnxt.fake_reports import demo_case_ids, demo_timelines
+from konnectnxt.demo.fake_reports import demo_case_ids, demo_timelines
 from konnectnxt.transform import parse_completed_at
 
 START = 1_780_000_000.0

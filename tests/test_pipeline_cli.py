@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 
 from conftest import TEST_API_KEY, Project, snapshot
-from konnectnxt.fake_reports import demo_case_ids
+from konnectnxt.demo.fake_reports import demo_case_ids
+from konnectnxt.demo.sandbox import Fault
 from konnectnxt.run_lock import run_lock
-from konnectnxt.sandbox import Fault
 
 OPEN = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 SHRINKING = "6bc26096dfe54c44937b27063820dc28"
@@ -329,8 +329,8 @@ def test_internal_error_exits_3_with_one_line_and_a_log(project, sandbox):
     crash = (
         (
             "import sys, runpy; sys.argv = ['bgv.py', '--case-id', '" + OPEN + "']; "
-            "sys.path.insert(0, 'PIPELINES'); import konnectnxt; "
-            "konnectnxt.report_rows = lambda *a, **k: 1 / 0; "
+            "sys.path.insert(0, 'PIPELINES'); import konnectnxt.polling; "
+            "konnectnxt.polling.report_rows = lambda *a, **k: 1 / 0; "
             "runpy.run_path('SCRIPT', run_name='__main__')"
         )
         .replace("PIPELINES", str(Path(__file__).parent.parent / "pipelines"))

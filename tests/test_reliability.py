@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from conftest import TEST_API_KEY, Project, new_project, snapshot
-from konnectnxt.sandbox import Fault
+from konnectnxt.demo.sandbox import Fault
 
 DAY = 86400.0
 

@@ -5,15 +5,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from konnectnxt.transform import check_keys, parse_completed_at, report_fingerprint, report_rows
+from konnectnxt.transform import CaseTimes, check_keys, parse_completed_at, report_fingerprint, report_rows
 
 IST = ZoneInfo("Asia/Kolkata")
 FETCHED_AT = datetime(2026, 6, 15, 10, 31, tzinfo=UTC)
 CASE_ID = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 
 
-def rows_of(data: dict, first_seen_at: datetime | None = None):
-    return report_rows(CASE_ID, data, fetched_at=FETCHED_AT, first_seen_at=first_seen_at, report_timezone=IST)
+def rows_of(data: dict, times: CaseTimes = CaseTimes(FETCHED_AT, FETCHED_AT)):
+    return report_rows(CASE_ID, data, times=times, report_timezone=IST)
 
 
 def test_documented_sample_becomes_one_case_row(documented_report):
@@ -35,13 +35,15 @@ def test_documented_sample_becomes_one_case_row(documented_report):
         "generated_at": datetime(2026, 6, 15, 10, 30, 0, 123456, tzinfo=UTC),
         "first_seen_at": FETCHED_AT,
         "last_fetched_at": FETCHED_AT,
+        "first_completed_at": None,
+        "last_completed_at": None,
     }
 
 
 def test_documented_sample_checks_fields_and_documents(documented_report):
     rows = rows_of(documented_report["data"])
     completed = datetime(2026, 5, 13, 5, 32, tzinfo=UTC)  # 11:02 IST
-    assert rows.checks == [
+    assert rows["checks"] == [
         {
             "case_id": CASE_ID,
             "check_key": "criminal",
@@ -67,7 +69,7 @@ def test_documented_sample_checks_fields_and_documents(documented_report):
             "remark": None,
         },
     ]
-    assert rows.check_documents == [
+    assert rows["check_documents"] == [
         {
             "case_id": CASE_ID,
             "check_key": "criminal",
@@ -75,19 +77,21 @@ def test_documented_sample_checks_fields_and_documents(documented_report):
             "url": "https://storage.googleapis.com/konnectnxt/criminal/page_1.png",
         }
     ]
-    assert [(f["check_key"], f["field_index"], f["label"], f["value"]) for f in rows.check_fields] == [
+    assert [(f["check_key"], f["field_index"], f["label"], f["value"]) for f in rows["check_fields"]] == [
         ("identity_aadhaar", 0, "Name", "Nallala Vivek"),
         ("identity_aadhaar", 1, "Date of Birth", "08-01-2001"),
         ("identity_aadhaar", 2, "Gender", "Male"),
         ("identity_aadhaar", 3, "Aadhaar Number", "xxxxxxxx8300"),
     ]
-    assert rows.entries == []
+    assert rows["entries"] == []
     assert rows.unparsed_completed_at == 0
 
 
-def test_first_seen_at_is_kept_from_an_earlier_fetch(documented_report):
-    earlier = datetime(2026, 6, 1, tzinfo=UTC)
-    assert rows_of(documented_report["data"], first_seen_at=earlier).case["first_seen_at"] == earlier
+def test_the_case_row_carries_our_own_times_as_given(documented_report):
+    earlier, completed = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 14, tzinfo=UTC)
+    case = rows_of(documented_report["data"], CaseTimes(earlier, FETCHED_AT, completed, completed)).case
+    assert (case["first_seen_at"], case["last_fetched_at"]) == (earlier, FETCHED_AT)
+    assert (case["first_completed_at"], case["last_completed_at"]) == (completed, completed)
 
 
 def test_repeated_check_types_get_numbered_keys_in_document_order():
@@ -110,7 +114,7 @@ def test_entries_keep_their_own_keys_and_prefix_clashing_ones():
         ],
     }
     rows = rows_of(data)
-    assert rows.entries == [
+    assert rows["entries"] == [
         {
             "case_id": CASE_ID,
             "check_key": "employment",
@@ -145,7 +149,7 @@ def test_unknown_keys_are_kept_as_columns_never_dropped():
     assert rows.case["candidate_email"] == "z@example.com"
     assert rows.case["summary_escalated"] == 1
     assert rows.case["status"] == "on_hold"
-    check = rows.checks[0]
+    check = rows["checks"][0]
     assert (check["vendor_ref"], check["sla_days"], check["check_check_key"]) == ("DT-9", 5, "theirs")
     assert check["check_key"] == "drug_test"
 
@@ -153,15 +157,15 @@ def test_unknown_keys_are_kept_as_columns_never_dropped():
 def test_nulls_where_lists_are_expected_give_no_rows():
     data = {"status": "in_progress", "candidate": None, "summary": None, "checks": None}
     rows = rows_of(data)
-    assert rows.checks == [] and rows.case["candidate_name"] is None
+    assert rows["checks"] == [] and rows.case["candidate_name"] is None
     rows = rows_of({"checks": [{"type": "address", "entries": None, "fields": None, "documents": None}]})
-    assert len(rows.checks) == 1 and rows.entries == rows.check_fields == rows.check_documents == []
+    assert len(rows["checks"]) == 1 and rows["entries"] == rows["check_fields"] == rows["check_documents"] == []
 
 
 def test_unknown_completed_at_format_keeps_raw_text_and_is_counted():
     rows = rows_of({"checks": [{"type": "criminal", "completed_at": "sometime next week"}]})
-    assert rows.checks[0]["completed_at"] is None
-    assert rows.checks[0]["completed_at_raw"] == "sometime next week"
+    assert rows["checks"][0]["completed_at"] is None
+    assert rows["checks"][0]["completed_at_raw"] == "sometime next week"
     assert rows.unparsed_completed_at == 1
 
 

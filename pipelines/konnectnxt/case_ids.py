@@ -11,6 +11,10 @@ from typing import Any
 
 from .errors import CaseIdInputError, ConfigurationError
 
+# Where a tracked id came from (`tracked_cases.source`); a file's ids are labelled with the file's name.
+FLAG_SOURCE = "--case-id"
+CONFIG_SOURCE = "config"
+DEMO_SOURCE = "demo"
 # Comma, and the semicolon and tab that spreadsheet exports use in many locales.
 CSV_DELIMITERS = (",", ";", "\t", "|")
 _UNDASHED = re.compile(r"[0-9a-f]{32}")
@@ -49,7 +53,7 @@ def add_flag_ids(batch: CaseIdBatch, values: Iterable[str]) -> None:
     """Add `--case-id` values; an invalid one is a usage error (nothing is fetched)."""
     for value in values:
         try:
-            batch.add(canonical_case_id(value), "--case-id")
+            batch.add(canonical_case_id(value), FLAG_SOURCE)
         except ValueError as exc:
             raise CaseIdInputError(f"--case-id: {exc}") from None
 
@@ -58,7 +62,7 @@ def add_config_ids(batch: CaseIdBatch, values: Iterable[Any]) -> None:
     """Add ids from `[sources.konnectnxt] case_ids`; an invalid one is a configuration error."""
     for value in values:
         try:
-            batch.add(canonical_case_id(value), "config")
+            batch.add(canonical_case_id(value), CONFIG_SOURCE)
         except ValueError as exc:
             raise ConfigurationError(f"[sources.konnectnxt] case_ids: {exc}; expected a list of case ids") from None
 

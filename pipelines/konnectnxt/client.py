@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from .errors import AuthenticationFailed
+from .redaction import redact, register_secret
 from .settings import REPORT_PATH
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -66,7 +67,8 @@ class KonnectNxtClient:
         max_requests_per_second: float = 0,
     ) -> None:
         self.report_url = base_url.rstrip("/") + REPORT_PATH
-        self._api_key = api_key
+        # A vendor error page may echo the Authorization header back; it must not reach a table.
+        register_secret(api_key)
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -79,6 +81,20 @@ class KonnectNxtClient:
         self._stopped = threading.Event()
         self._min_gap = 1.0 / max_requests_per_second if max_requests_per_second > 0 else 0.0
         self._next_slot = 0.0
+
+    @classmethod
+    def for_endpoint(cls, base_url: str, api_key: str, settings: Any) -> "KonnectNxtClient":
+        """A client for `base_url` with the timeout, retry and rate settings of the configuration."""
+        return cls(
+            base_url,
+            api_key,
+            timeout=settings.request_timeout,
+            max_attempts=settings.max_attempts,
+            max_retries_per_run=settings.max_retries_per_run,
+            retry_base_delay=settings.retry_base_delay,
+            retry_max_delay=settings.retry_max_delay,
+            max_requests_per_second=settings.max_requests_per_second,
+        )
 
     def stop(self) -> None:
         """Make every later `fetch_report` return at once without sending a request."""
@@ -101,13 +117,13 @@ class KonnectNxtClient:
                         case_id,
                         polled_at,
                         http_status=failure.http_status,
-                        error=self._scrub(failure),
+                        error=redact(str(failure)),
                         attempts=attempt,
                     )
                 time.sleep(self._retry_delay(attempt, failure.retry_after))
             except _PermanentFailure as failure:
                 return FetchOutcome(
-                    case_id, polled_at, http_status=failure.http_status, error=self._scrub(failure), attempts=attempt
+                    case_id, polled_at, http_status=failure.http_status, error=redact(str(failure)), attempts=attempt
                 )
 
     def _request_report(self, case_id: str) -> dict[str, Any]:
@@ -158,10 +174,6 @@ class KonnectNxtClient:
         if not isinstance(data, dict):
             raise _PermanentFailure("HTTP 200 but the envelope holds no report data", http_status=200)
         return data
-
-    def _scrub(self, failure: Exception) -> str:
-        # A vendor error page may echo the Authorization header back; it must not reach a table.
-        return str(failure).replace(self._api_key, "***") if self._api_key else str(failure)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)

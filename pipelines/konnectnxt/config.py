@@ -1,6 +1,15 @@
-"""The `[sources.konnectnxt]` configuration, resolved by dlt from config.toml, secrets.toml and env."""
+"""The `[sources.konnectnxt]` configuration, resolved by dlt from config.toml, secrets.toml and env.
+
+Every key is defined once here: its default on the configspec, its help and expected shape in
+`SETTINGS`, its checks in `on_resolved`. `--help`, the error messages and a test of `.dlt/config.toml`
+are derived from them.
+"""
 
 import dataclasses
+import math
+import textwrap
+from datetime import timedelta
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,33 +19,69 @@ from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
-from . import settings as defaults
 from .errors import ConfigurationError
 from .pii import PII_MODES
+from .polling import PollingRules
 from .redaction import register_secret
 
 SECTION = "[sources.konnectnxt]"
+ENV_PREFIX = "SOURCES__KONNECTNXT__"
 
-# What each key expects, for the one-line message about a malformed value.
-EXPECTED = {
-    "api_key": "the KonnectNXT API key as a string",
-    "base_url": "an http(s) URL such as https://bgv.konnectnxt.com/api",
-    "case_ids": 'a list of case ids, e.g. ["a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"] (JSON in env)',
-    "min_poll_interval": "a number of seconds >= 0",
-    "poll_intervals": "a non-empty list of positive numbers of seconds, e.g. [30, 60, 300] (JSON in env)",
-    "report_timezone": "an IANA time zone name such as Asia/Kolkata",
-    "workers": "a whole number >= 1",
-    "max_requests_per_second": "a number >= 0 (0 = no limit)",
-    "request_timeout": "a number of seconds > 0",
-    "max_attempts": "a whole number >= 1",
-    "max_retries_per_run": "a whole number >= 0",
-    "retry_base_delay": "a number of seconds >= 0",
-    "retry_max_delay": "a number of seconds >= 0",
-    "not_found_after_hours": "a number of hours >= 0",
-    "lock_wait_seconds": "a number of seconds >= 0",
-    "pii": "one of keep, hash, drop",
-    "sla_days": 'a table of check type to days >= 0 with a "default" key, e.g. {default = 7, criminal = 10}',
+
+class Setting(NamedTuple):
+    help: str
+    expected: str
+    secret: bool = False
+
+
+SETTINGS = {
+    "api_key": Setting("your KonnectNXT API key", "the KonnectNXT API key as a string", secret=True),
+    "base_url": Setting("API root", "an http(s) URL such as https://bgv.konnectnxt.com/api"),
+    "case_ids": Setting(
+        "extra case ids to track, besides --case-id and --cases-file",
+        'a list of case ids, e.g. ["a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"] (JSON in env)',
+    ),
+    "min_poll_interval": Setting(
+        "seconds; no case is requested again within this after a fetch that returned a report",
+        "a number of seconds >= 0",
+    ),
+    "poll_intervals": Setting(
+        "backoff in seconds for open cases that stay unchanged; a change resets it; the last repeats",
+        "a non-empty list of positive numbers of seconds, e.g. [30, 60, 300] (JSON in env)",
+    ),
+    "report_timezone": Setting(
+        'zone of the vendor\'s completed_at texts ("13 May, 2026, 11:02")',
+        "an IANA time zone name such as Asia/Kolkata",
+    ),
+    "workers": Setting("requests in flight at most", "a whole number >= 1"),
+    "max_requests_per_second": Setting("overall request rate cap; 0 = none", "a number >= 0 (0 = no limit)"),
+    "request_timeout": Setting("seconds per request", "a number of seconds > 0"),
+    "max_attempts": Setting("attempts per request for transient faults", "a whole number >= 1"),
+    "max_retries_per_run": Setting("retries across the whole run", "a whole number >= 0"),
+    "retry_base_delay": Setting("seconds before the first retry; doubles per retry", "a number of seconds >= 0"),
+    "retry_max_delay": Setting("cap on one retry wait, in seconds", "a number of seconds >= 0"),
+    "not_found_after_hours": Setting(
+        "an id that has answered only 404 for this long is marked not found", "a number of hours >= 0"
+    ),
+    "lock_wait_seconds": Setting(
+        "how long a run waits for another process to let go of the DuckDB file", "a number of seconds >= 0"
+    ),
+    "sla_days": Setting(
+        'days per check type before sla_breaches lists a check; "default" covers the rest',
+        'a table of check type to days >= 0 with a "default" key, e.g. {default = 7, criminal = 10}',
+    ),
+    "pii": Setting("personal data: keep, hash or drop", "one of keep, hash, drop"),
+    "pii_salt": Setting('HMAC key for pii = "hash"', "a secret string", secret=True),
 }
+
+
+class InvalidSetting(ConfigurationValueError):
+    """A value dlt could coerce to the key's type but that cannot work."""
+
+    def __init__(self, field_name: str, value: Any) -> None:
+        super().__init__(f"{field_name} is malformed")
+        self.field_name = field_name
+        self.value = value
 
 
 @configspec
@@ -44,27 +89,81 @@ class KonnectNxtConfiguration(BaseConfiguration):
     """Every setting of the source; env `SOURCES__KONNECTNXT__<KEY>` overrides the toml files."""
 
     api_key: TSecretStrValue | None = None
-    base_url: str = defaults.BASE_URL
+    base_url: str = "https://bgv.konnectnxt.com/api"
     case_ids: list[str] = dataclasses.field(default_factory=list)
-    min_poll_interval: float = defaults.MIN_POLL_INTERVAL
-    poll_intervals: list[float] = dataclasses.field(default_factory=lambda: list(defaults.POLL_INTERVALS))
-    report_timezone: str = defaults.REPORT_TIMEZONE
-    workers: int = defaults.WORKERS
+    # The vendor asks for a backoff starting 30 s, 60 s, 5 min and at most one request per 15 s.
+    min_poll_interval: float = 15
+    poll_intervals: list[float] = dataclasses.field(default_factory=lambda: [30, 60, 300, 900, 1800, 3600, 7200, 21600])
+    report_timezone: str = "Asia/Kolkata"
+    workers: int = 10
     max_requests_per_second: float = 0
-    request_timeout: float = defaults.REQUEST_TIMEOUT
-    max_attempts: int = defaults.MAX_ATTEMPTS
-    max_retries_per_run: int = defaults.MAX_RETRIES_PER_RUN
-    retry_base_delay: float = defaults.RETRY_BASE_DELAY
-    retry_max_delay: float = defaults.RETRY_MAX_DELAY
-    not_found_after_hours: float = defaults.NOT_FOUND_AFTER_HOURS
-    lock_wait_seconds: float = defaults.LOCK_WAIT_SECONDS
-    sla_days: dict[str, float] = dataclasses.field(default_factory=lambda: dict(defaults.SLA_DAYS))
+    request_timeout: float = 30
+    max_attempts: int = 4
+    max_retries_per_run: int = 200
+    retry_base_delay: float = 1
+    retry_max_delay: float = 60
+    not_found_after_hours: float = 72
+    lock_wait_seconds: float = 60
+    sla_days: dict[str, float] = dataclasses.field(
+        default_factory=lambda: {
+            "default": 7,
+            "identity_aadhaar": 2,
+            "identity_pan": 2,
+            "criminal": 10,
+            "court_record": 10,
+            "employment": 14,
+            "education": 14,
+            "address": 10,
+            "reference": 7,
+            "social_media": 5,
+            "drug_test": 5,
+        }
+    )
     pii: str = "keep"
     pii_salt: TSecretStrValue | None = None
+
+    def on_resolved(self) -> None:
+        """Range and shape checks dlt's type coercion does not make."""
+        url = urlsplit(self.base_url or "")
+        checks = {
+            "base_url": url.scheme in ("http", "https") and bool(url.netloc),
+            "min_poll_interval": self.min_poll_interval >= 0,
+            "poll_intervals": bool(self.poll_intervals) and all(_is_number(v) and v > 0 for v in self.poll_intervals),
+            "workers": self.workers >= 1,
+            "max_requests_per_second": self.max_requests_per_second >= 0,
+            "request_timeout": self.request_timeout > 0,
+            "max_attempts": self.max_attempts >= 1,
+            "max_retries_per_run": self.max_retries_per_run >= 0,
+            "retry_base_delay": self.retry_base_delay >= 0,
+            "retry_max_delay": self.retry_max_delay >= 0,
+            "not_found_after_hours": self.not_found_after_hours >= 0,
+            "lock_wait_seconds": self.lock_wait_seconds >= 0,
+            "report_timezone": _is_zone(self.report_timezone),
+            "pii": self.pii in PII_MODES,
+            "sla_days": "default" in self.sla_days and all(_is_number(v) and v >= 0 for v in self.sla_days.values()),
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise InvalidSetting(key, getattr(self, key))
+        if self.pii == "hash" and not self.pii_salt:
+            raise ConfigurationError(
+                'pii = "hash" needs a secret salt: set pii_salt under [sources.konnectnxt] in .dlt/secrets.toml '
+                "or the env var SOURCES__KONNECTNXT__PII_SALT"
+            )
 
     @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.report_timezone)
+
+    def polling_rules(self) -> PollingRules:
+        return PollingRules(
+            poll_intervals=self.poll_intervals,
+            min_poll_interval=self.min_poll_interval,
+            not_found_after=timedelta(hours=self.not_found_after_hours),
+            report_timezone=self.timezone,
+            pii=self.pii,
+            pii_salt=self.pii_salt,
+        )
 
 
 def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
@@ -74,11 +173,13 @@ def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
     except TomlProviderReadException as exc:
         detail = " ".join(str(exc).splitlines()[1:]).strip() or "not valid TOML"
         raise ConfigurationError(f"{exc.file_name} cannot be read: {detail} (in {exc.full_paths[0]})") from None
+    except InvalidSetting as exc:
+        raise _malformed(exc.field_name, exc.value) from None
     except ConfigValueCannotBeCoercedException as exc:
         raise _malformed(exc.field_name) from None
     except ConfigurationValueError as exc:
         field_name = getattr(exc, "field_name", None)
-        if field_name in EXPECTED:
+        if field_name in SETTINGS:
             raise _malformed(field_name) from None
         raise ConfigurationError(f"{SECTION}: {exc}") from None
     register_secret(configuration.api_key)
@@ -88,51 +189,46 @@ def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
             "no API key: set api_key under [sources.konnectnxt] in .dlt/secrets.toml or the env var "
             "SOURCES__KONNECTNXT__API_KEY (or try the pipeline without a key: python pipelines/bgv.py --demo)"
         )
-    validate(configuration)
     return configuration
 
 
-def validate(configuration: KonnectNxtConfiguration) -> None:
-    """Range and shape checks dlt's type coercion does not make."""
-    c = configuration
-    url = urlsplit(c.base_url or "")
-    checks = [
-        ("base_url", url.scheme in ("http", "https") and bool(url.netloc)),
-        ("min_poll_interval", c.min_poll_interval >= 0),
-        ("poll_intervals", bool(c.poll_intervals) and all(_is_number(v) and v > 0 for v in c.poll_intervals)),
-        ("workers", c.workers >= 1),
-        ("max_requests_per_second", c.max_requests_per_second >= 0),
-        ("request_timeout", c.request_timeout > 0),
-        ("max_attempts", c.max_attempts >= 1),
-        ("max_retries_per_run", c.max_retries_per_run >= 0),
-        ("retry_base_delay", c.retry_base_delay >= 0),
-        ("retry_max_delay", c.retry_max_delay >= 0),
-        ("not_found_after_hours", c.not_found_after_hours >= 0),
-        ("lock_wait_seconds", c.lock_wait_seconds >= 0),
-        ("report_timezone", _is_zone(c.report_timezone)),
-        ("pii", c.pii in PII_MODES),
-        ("sla_days", "default" in c.sla_days and all(_is_number(v) and v >= 0 for v in c.sla_days.values())),
-    ]
-    for key, ok in checks:
-        if not ok:
-            raise _malformed(key, getattr(c, key))
-    if c.pii == "hash" and not c.pii_salt:
-        raise ConfigurationError(
-            'pii = "hash" needs a secret salt: set pii_salt under [sources.konnectnxt] in .dlt/secrets.toml '
-            "or the env var SOURCES__KONNECTNXT__PII_SALT"
-        )
+def defaults() -> dict[str, Any]:
+    """Every key's default value (None for secrets and keys without one)."""
+    return {key: getattr(KonnectNxtConfiguration(), key) for key in SETTINGS}
+
+
+def help_text() -> str:
+    """The configuration part of `--help`: every key, its default and what it does."""
+    lines = [f"configuration {SECTION} (.dlt/config.toml, secrets in .dlt/secrets.toml; env {ENV_PREFIX}<KEY>):"]
+    values = defaults()
+    for key, setting in SETTINGS.items():
+        lines.append(f"  {key} (secret)" if setting.secret else f"  {key} = {_toml(values[key])}")
+        lines.extend(textwrap.wrap(setting.help, width=96, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _malformed(key: str, value: object = None) -> ConfigurationError:
-    shown = "" if key == "api_key" or value is None else f" (got {value!r})"
+    shown = "" if SETTINGS.get(key, Setting("", "")).secret or value is None else f" (got {value!r})"
+    expected = SETTINGS[key].expected if key in SETTINGS else "a valid value"
     return ConfigurationError(
-        f"{SECTION} {key} is malformed{shown}: expected {EXPECTED.get(key, 'a valid value')} "
-        f"(env SOURCES__KONNECTNXT__{key.upper()})"
+        f"{SECTION} {key} is malformed{shown}: expected {expected} (env {ENV_PREFIX}{key.upper()})"
     )
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_zone(name: str) -> bool:

@@ -30,3 +30,27 @@ class RunLocked(BgvError):
 
 class DestinationError(BgvError):
     """The warehouse cannot be read or written."""
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The first of our own errors in the chain dlt wraps around failures, else the innermost exception."""
+    seen = set()
+    while id(exc) not in seen and not isinstance(exc, BgvError):
+        seen.add(id(exc))
+        inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def cause_line(exc: BaseException) -> str:
+    """The first line of the root cause's message (its type name when it has none), for one-line errors."""
+    cause = root_cause(exc)
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of the root cause, for an internal error's one line and `runs.error`."""
+    return f"{type(root_cause(exc)).__name__}: {cause_line(exc)}"

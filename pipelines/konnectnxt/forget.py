@@ -1,39 +1,73 @@
 """Forgetting a case: every row of it leaves the warehouse and the dlt working dir; only its id stays."""
 
+import logging
 import os
 import shutil
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import dlt
+from . import forgotten_record
+from .case_ids import canonical_case_id
+from .config import load_configuration
+from .errors import CaseIdInputError
+from .run_lock import run_lock
+from .tables import FORGOTTEN_CASES, TABLES
+from .warehouse import Warehouse, lock_path, open_warehouse
 
-from .settings import (
-    CASE_STATUS_HISTORY,
-    CHECK_STATUS_HISTORY,
-    FETCH_ERRORS,
-    FORGOTTEN_CASES,
-    REPORT_TABLES,
-    TRACKED_CASES,
-)
-
-TABLES_WITH_CASES = (TRACKED_CASES, *REPORT_TABLES, FETCH_ERRORS, CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY)
+logger = logging.getLogger("bgv")
 
 
-def delete_case_rows(pipeline: dlt.Pipeline, case_ids: list[str]) -> dict[str, dict[str, int]]:
+@dataclass
+class ForgetReport:
+    """What --forget removed."""
+
+    pipeline_name: str
+    destination: str
+    removed: dict[str, dict[str, int]]
+    packages_purged: int
+
+
+def forget_cases(pipeline_name: str, values: Sequence[str]) -> ForgetReport:
+    """Delete the named cases from every table and the working dir; keep only their ids and the time."""
+    configuration = load_configuration(require_api_key=False)
+    case_ids = []
+    for value in values:
+        try:
+            case_ids.append(canonical_case_id(value))
+        except ValueError as exc:
+            raise CaseIdInputError(f"--forget: {exc}") from None
+    case_ids = list(dict.fromkeys(case_ids))
+    with run_lock(lock_path(pipeline_name)):
+        with open_warehouse(pipeline_name, configuration.lock_wait_seconds) as warehouse:
+            note = warehouse.finish_pending_packages()
+            if note:
+                logger.warning("%s", note)
+            removed = delete_case_rows(warehouse, case_ids)
+            warehouse.load(forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), log_level=logging.DEBUG)
+            purged = purge_loaded_packages(warehouse)
+            fresh_copy = copy_to_fresh_file(warehouse, warehouse.label) if warehouse.is_duckdb else None
+        if fresh_copy:
+            os.replace(fresh_copy, warehouse.label)
+        return ForgetReport(pipeline_name, warehouse.label, removed, purged)
+
+
+def delete_case_rows(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dict[str, int]]:
     """case_id -> table -> rows deleted, in one transaction.
 
     dlt's staging dataset keeps the last merged batch of each table after loading: it is cleaned too.
     """
     removed: dict[str, dict[str, int]] = {case_id: {} for case_id in case_ids}
-    with pipeline.sql_client() as client:
-        with client.begin_transaction():
-            for table in TABLES_WITH_CASES:
-                for case_id, deleted in _delete_from(client, client.make_qualified_table_name(table), case_ids):
-                    removed[case_id][table] = deleted
-            with client.with_staging_dataset():
-                for table in TABLES_WITH_CASES:
-                    list(_delete_from(client, client.make_qualified_table_name(table), case_ids))
-        client.execute_sql("checkpoint")
+    client = warehouse.client
+    with client.begin_transaction():
+        for table in TABLES.per_case:
+            for case_id, deleted in _delete_from(client, client.make_qualified_table_name(table.name), case_ids):
+                removed[case_id][table.name] = deleted
+        with client.with_staging_dataset():
+            for table in TABLES.per_case:
+                list(_delete_from(client, client.make_qualified_table_name(table.name), case_ids))
+    client.execute_sql("checkpoint")
     return removed
 
 
@@ -52,7 +86,7 @@ def _delete_from(client, qualified_table: str, case_ids: list[str]):
             yield case_id, count
 
 
-def copy_to_fresh_file(pipeline: dlt.Pipeline, path: str) -> str:
+def copy_to_fresh_file(warehouse: Warehouse, path: str) -> str:
     """Copy the DuckDB database to a new file next to it and return its path.
 
     Deleted rows stay in the old file's free blocks until overwritten; a forgotten candidate's data
@@ -61,40 +95,33 @@ def copy_to_fresh_file(pipeline: dlt.Pipeline, path: str) -> str:
     fresh = f"{path}.forget-{os.getpid()}"
     if os.path.exists(fresh):
         os.remove(fresh)
-    with pipeline.sql_client() as client:
-        current = client.execute_sql("select current_database()")[0][0]
-        client.execute_sql(f"attach '{fresh}' as bgv_fresh_copy")
-        try:
-            client.execute_sql(f'copy from database "{current}" to bgv_fresh_copy')
-        finally:
-            client.execute_sql("detach bgv_fresh_copy")
+    client = warehouse.client
+    current = client.execute_sql("select current_database()")[0][0]
+    client.execute_sql(f"attach '{fresh}' as bgv_fresh_copy")
+    try:
+        client.execute_sql(f'copy from database "{current}" to bgv_fresh_copy')
+    finally:
+        client.execute_sql("detach bgv_fresh_copy")
     return fresh
 
 
-def purge_loaded_packages(pipeline: dlt.Pipeline) -> int:
+def purge_loaded_packages(warehouse: Warehouse) -> int:
     """Delete the loaded packages dlt keeps in the working dir (their job files hold report rows)."""
-    loaded = Path(pipeline.working_dir) / "load" / "loaded"
+    loaded = Path(warehouse.pipeline.working_dir) / "load" / "loaded"
     packages = [path for path in loaded.iterdir() if path.is_dir()] if loaded.exists() else []
     for package in packages:
         shutil.rmtree(package)
     return len(packages)
 
 
-def forgotten_ids(pipeline: dlt.Pipeline) -> set[str]:
-    try:
-        with pipeline.sql_client() as client:
-            rows = client.execute_sql(f"select case_id from {client.make_qualified_table_name(FORGOTTEN_CASES)}")
-    except Exception:  # noqa: BLE001 - no table yet means nothing was forgotten
-        return set()
-    return {row[0] for row in rows or []}
+def forgotten_ids(warehouse: Warehouse) -> set[str]:
+    return {row[0] for row in warehouse.query(f"select case_id from {{{FORGOTTEN_CASES.name}}}")}
 
 
-def unforget(pipeline: dlt.Pipeline, case_ids: list[str]) -> None:
+def unforget(warehouse: Warehouse, case_ids: list[str]) -> None:
     """An explicit --case-id tracks a forgotten id again."""
-    with pipeline.sql_client() as client:
-        name = client.make_qualified_table_name(FORGOTTEN_CASES)
-        for case_id in case_ids:
-            client.execute_sql(f"delete from {name} where case_id = %s", case_id)
+    for case_id in case_ids:
+        warehouse.query(f"delete from {{{FORGOTTEN_CASES.name}}} where case_id = %s", case_id)
 
 
 def forgotten_rows(case_ids: list[str], forgotten_at: datetime) -> list[dict]:

@@ -1,18 +1,23 @@
-"""Personal data in report rows: keep it, replace it by a keyed hash, or drop it (store NULL)."""
+"""Personal data in rows: keep it, replace it by a keyed hash, or drop it (store NULL).
+
+Which columns are personal is declared per table in the registry (`tables.py`); nothing here names a
+table or a column.
+"""
 
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from typing import Any
 
-from .transform import ReportRows
+from .tables import TABLES
 
 PII_MODES = ("keep", "hash", "drop")
 # Values the vendor already masked, like "xxxxxxxx8300", are not personal data any more: kept as sent.
 _MASKED = re.compile(r"[xX*•#]{3,}[-\s]?[0-9A-Za-z]{0,6}")
 _DATE = re.compile(r"\d{1,2}[-/]\d{1,2}[-/]\d{2,4}|\d{4}-\d{2}-\d{2}([T ].*)?")
-# Entry keys whose values describe the check, not the person.
-_ENTRY_KEYS_KEPT = {"case_id", "check_key", "entry_index", "status", "result"}
+# Keys inside nested values (JSON columns) that describe the check, not the person.
+_NESTED_KEYS_KEPT = ("status", "result")
 
 
 def pii_fingerprint(mode: str, salt: str | None) -> str:
@@ -22,27 +27,20 @@ def pii_fingerprint(mode: str, salt: str | None) -> str:
     return "hash:" + hmac.new(salt.encode(), b"bgv-warehouse pii salt", hashlib.sha256).hexdigest()[:12]
 
 
-def protect_report_rows(rows: ReportRows, mode: str, salt: str | None) -> ReportRows:
-    """Apply the PII mode to one report's rows, in place; `keep` changes nothing."""
+def protect_rows(tables: dict[str, list[dict[str, Any]]], mode: str, salt: str | None) -> None:
+    """Apply the PII mode, in place, to rows by table name; `keep` changes nothing."""
     if mode == "keep":
-        return rows
+        return
     protect = _protector(mode, salt)
-    for column in ("candidate_name", "candidate_photo"):
-        rows.case[column] = protect(rows.case.get(column))
-    for check in rows.checks:
-        check["remark"] = protect(check.get("remark"))
-    for field in rows.check_fields:
-        field["value"] = protect(field.get("value"))
-    for document in rows.check_documents:
-        document["url"] = protect(document.get("url"))
-    for entry in rows.entries:
-        for key, value in entry.items():
-            if key not in _ENTRY_KEYS_KEPT:
-                entry[key] = _protect_nested(value, protect)
-    return rows
+    for name, rows in tables.items():
+        table = TABLES[name]
+        for row in rows:
+            for column, value in row.items():
+                if table.personal.is_personal(column, table.own_columns):
+                    row[column] = _protect_nested(value, protect)
 
 
-def _protector(mode: str, salt: str | None):
+def _protector(mode: str, salt: str | None) -> Callable[[Any], Any]:
     def protect(value: Any) -> Any:
         if not isinstance(value, str) or not value or _MASKED.fullmatch(value) or _DATE.fullmatch(value.strip()):
             return value
@@ -53,9 +51,9 @@ def _protector(mode: str, salt: str | None):
     return protect
 
 
-def _protect_nested(value: Any, protect) -> Any:
+def _protect_nested(value: Any, protect: Callable[[Any], Any]) -> Any:
     if isinstance(value, dict):
-        return {k: v if k in ("status", "result") else _protect_nested(v, protect) for k, v in value.items()}
+        return {k: v if k in _NESTED_KEYS_KEPT else _protect_nested(v, protect) for k, v in value.items()}
     if isinstance(value, list):
         return [_protect_nested(item, protect) for item in value]
     return protect(value)

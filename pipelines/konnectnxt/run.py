@@ -1,19 +1,17 @@
-"""One pipeline run: register ids, poll what is due, load it, record the run, report what happened."""
+"""One pipeline run as named steps: admit ids, register them, pick what is due, fetch and load, record the run."""
 
 import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
-import dlt
-from dlt.pipeline.exceptions import PipelineStepFailed
-
-from . import RunStats, case_registry, forgotten_record, konnectnxt, run_record
-from .case_ids import CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids, canonical_case_id
+from . import ReportClient, case_registry, konnectnxt, run_record
+from .case_ids import DEMO_SOURCE, FLAG_SOURCE, CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
+from .client import KonnectNxtClient
 from .config import KonnectNxtConfiguration, load_configuration
 from .errors import (
     EXIT_INTERNAL_ERROR,
@@ -22,38 +20,29 @@ from .errors import (
     AuthenticationFailed,
     BgvError,
     CaseIdInputError,
-    DestinationError,
+    describe,
 )
-from .fake_reports import demo_case_ids
-from .forget import copy_to_fresh_file, delete_case_rows, forgotten_ids, forgotten_rows, purge_loaded_packages, unforget
-from .pii import pii_fingerprint
+from .forget import forgotten_ids, unforget
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
-from .redaction import redact
-from .run_lock import run_lock
-from .sandbox import DEMO_API_KEY, Sandbox
-from .schedule import due_cases, new_registrations, revived
-from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
-from .warehouse import (
-    apply_views,
+from .polling import RunStats
+from .polling_state import (
     check_statuses,
-    destination_label,
-    duckdb_path,
     earliest_added_at,
-    finish_pending_packages,
-    is_duckdb,
     known_case_ids,
-    lock_path,
-    opened_pipeline,
     read_not_found_cases,
     read_tracked_cases,
     table_row_counts,
     tracked_case_counts,
 )
+from .redaction import redact
+from .run_lock import run_lock
+from .schedule import TrackedCase, due_cases, new_registrations, revived
+from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
+from .tables import RunRecord
+from .views import apply_views
+from .warehouse import Warehouse, duckdb_path, lock_path, open_warehouse
 
 logger = logging.getLogger("bgv")
-LOADER_FILE_FORMAT = "parquet"
-DEMO_SOURCE = "demo"
-FLAG_SOURCE = "--case-id"
 
 
 @dataclass
@@ -92,82 +81,61 @@ class RunReport:
     def exit_code(self) -> int:
         return EXIT_PARTIAL if self.stats.failed or self.input_problems else EXIT_OK
 
-
-@dataclass
-class ForgetReport:
-    """What --forget removed."""
-
-    pipeline_name: str
-    destination: str
-    removed: dict[str, dict[str, int]]
-    packages_purged: int
-
-
-def forget_cases(request: RunRequest) -> ForgetReport:
-    """Delete the named cases from every table and the working dir; keep only their ids and the time."""
-    configuration = load_configuration(require_api_key=False)
-    case_ids = []
-    for value in request.forget:
-        try:
-            case_ids.append(canonical_case_id(value))
-        except ValueError as exc:
-            raise CaseIdInputError(f"--forget: {exc}") from None
-    case_ids = list(dict.fromkeys(case_ids))
-    with run_lock(lock_path(request.pipeline_name)):
-        with opened_pipeline(request.pipeline_name, configuration.lock_wait_seconds) as pipeline:
-            note = finish_pending_packages(pipeline)
-            if note:
-                logger.warning("%s", note)
-            removed = delete_case_rows(pipeline, case_ids)
-            _load(pipeline, forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), log_level=logging.DEBUG)
-            purged = purge_loaded_packages(pipeline)
-            destination = destination_label(pipeline)
-            fresh_copy = copy_to_fresh_file(pipeline, destination) if is_duckdb(pipeline) else None
-        if fresh_copy:
-            os.replace(fresh_copy, destination)
-        return ForgetReport(request.pipeline_name, destination, removed, purged)
+    def note(self, text: str) -> None:
+        """A line for both the log and the summary."""
+        logger.warning("%s", text)
+        self.notes.append(text)
 
 
 def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run once; expected failures raise BgvError subclasses carrying their exit code."""
     configuration = load_configuration(require_api_key=not request.demo)
-    report = RunReport(
-        request.pipeline_name, RunStats(run_id=uuid.uuid4().hex, on_progress=on_progress), datetime.now(UTC)
-    )
+    report = RunReport(request.pipeline_name, RunStats(uuid.uuid4().hex, on_progress=on_progress), datetime.now(UTC))
     try:
-        batch = _collect_case_ids(request, configuration)
+        batch = admit_ids(request, configuration)
     except CaseIdInputError as exc:
-        _record_run_when_possible(report, configuration, exc.exit_code, str(exc))
+        record_run_when_possible(report, configuration, exc.exit_code, str(exc))
         raise
-    with ExitStack() as cleanup:
-        sandbox = cleanup.enter_context(Sandbox(api_key=DEMO_API_KEY)) if request.demo else None
-        if sandbox:
-            configuration.base_url, configuration.api_key = sandbox.base_url, DEMO_API_KEY
-        cleanup.enter_context(run_lock(lock_path(request.pipeline_name)))
-        pipeline = cleanup.enter_context(opened_pipeline(request.pipeline_name, configuration.lock_wait_seconds))
-        report.destination = destination_label(pipeline)
+    report.input_problems = list(batch.problems)
+    with ExitStack() as stack:
+        if request.demo:
+            from .demo import DemoApi  # the demo's sandbox stays off the production path
+
+            endpoint = demo = stack.enter_context(DemoApi())
+        else:
+            endpoint, demo = configuration, None
+        stack.enter_context(run_lock(lock_path(request.pipeline_name)))
+        warehouse = stack.enter_context(open_warehouse(request.pipeline_name, configuration.lock_wait_seconds))
+        report.destination = warehouse.label
         try:
-            _poll_and_load(pipeline, request, configuration, batch, report, sandbox)
+            register(warehouse, batch, report)
+            due = pick_due(warehouse, request, configuration, report)
+            if demo:
+                demo.start_cases(earliest_added_at(warehouse, DEMO_SOURCE))
+            client = KonnectNxtClient.for_endpoint(endpoint.base_url, endpoint.api_key, configuration)
+            fetch_and_load(warehouse, due, client, configuration, report)
         except BgvError as exc:
             if isinstance(exc, AuthenticationFailed) and report.stats.reported_at:
                 remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
-            _record_run(pipeline, report, configuration, exc.exit_code, str(exc))
+            record_run(warehouse, report, configuration, exc.exit_code, str(exc))
             raise
         except Exception as exc:
-            error = f"{type(exc).__name__}: {_first_line(exc)}"
-            _record_run(pipeline, report, configuration, EXIT_INTERNAL_ERROR, error)
+            record_run(warehouse, report, configuration, EXIT_INTERNAL_ERROR, describe(exc))
             raise
-        _record_run(pipeline, report, configuration, report.exit_code, None)
-        apply_views(pipeline)
+        record_run(warehouse, report, configuration, report.exit_code, None)
+        apply_views(warehouse)
     return report
 
 
-def _collect_case_ids(request: RunRequest, configuration: KonnectNxtConfiguration) -> CaseIdBatch:
+def admit_ids(request: RunRequest, configuration: KonnectNxtConfiguration) -> CaseIdBatch:
+    """The ids handed to this run by flag, file and config (or the demo's), deduplicated."""
     batch = CaseIdBatch()
     add_flag_ids(batch, request.case_ids)
     for path in request.cases_files:
         add_file_ids(batch, path)
     if request.demo:
+        from .demo import demo_case_ids
+
         for case_id in demo_case_ids():
             batch.add(case_id, DEMO_SOURCE)
     else:
@@ -177,41 +145,36 @@ def _collect_case_ids(request: RunRequest, configuration: KonnectNxtConfiguratio
     return batch
 
 
-def _poll_and_load(
-    pipeline: dlt.Pipeline,
-    request: RunRequest,
-    configuration: KonnectNxtConfiguration,
-    batch: CaseIdBatch,
-    report: RunReport,
-    sandbox: Sandbox | None,
-) -> None:
-    report.input_problems = list(batch.problems)
-    forgotten = forgotten_ids(pipeline) & set(batch.sources)
+def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport) -> None:
+    """Store the ids new to the warehouse (and those named again with --case-id) before any request."""
+    forgotten = forgotten_ids(warehouse) & set(batch.sources)
     comeback_ids = [case_id for case_id in forgotten if batch.sources[case_id] == FLAG_SOURCE]
     for case_id in sorted(forgotten - set(comeback_ids)):
-        note = f"skipped forgotten case {case_id} from {batch.sources.pop(case_id)}: only --case-id tracks it again"
-        logger.warning("%s", note)
-        report.notes.append(note)
+        source = batch.sources.pop(case_id)
+        report.note(f"skipped forgotten case {case_id} from {source}: only --case-id tracks it again")
     if comeback_ids:
-        unforget(pipeline, comeback_ids)
-    note = finish_pending_packages(pipeline)
+        unforget(warehouse, comeback_ids)
+    note = warehouse.finish_pending_packages()
     if note:
-        logger.warning("%s", note)
-        report.notes.append(note)
-
-    now = datetime.now(UTC)
-    registrations = new_registrations(batch.sources, known_case_ids(pipeline), now)
+        report.note(note)
+    registrations = new_registrations(batch.sources, known_case_ids(warehouse), datetime.now(UTC))
     comebacks = [
-        revived(case) for case in read_not_found_cases(pipeline) if batch.sources.get(case.case_id) == FLAG_SOURCE
+        revived(case) for case in read_not_found_cases(warehouse) if batch.sources.get(case.case_id) == FLAG_SOURCE
     ]
     if registrations or comebacks:
         logger.info("registering %d new case id(s), tracking %d again", len(registrations), len(comebacks))
-        _load(pipeline, case_registry([case.row() for case in registrations + comebacks]), log_level=logging.DEBUG)
+        warehouse.load(case_registry([case.row() for case in registrations + comebacks]), log_level=logging.DEBUG)
     report.registered = len(registrations)
     report.revived = [case.case_id for case in comebacks]
 
-    pii_mode = pii_fingerprint(configuration.pii, configuration.pii_salt)
-    tracked = read_tracked_cases(pipeline, include_terminal=request.refresh_completed, pii_mode=pii_mode)
+
+def pick_due(
+    warehouse: Warehouse, request: RunRequest, configuration: KonnectNxtConfiguration, report: RunReport
+) -> list[TrackedCase]:
+    """The tracked cases to request now, longest-waiting first, never within min_poll_interval."""
+    now = datetime.now(UTC)
+    pii_mode = configuration.polling_rules().pii_mode
+    tracked = read_tracked_cases(warehouse, include_terminal=request.refresh_completed, pii_mode=pii_mode)
     discarded = recently_discarded_reports(ledger_path(request.pipeline_name), now, configuration.min_poll_interval)
     tracked = [
         replace(case, last_fetched_at=max(filter(None, [case.last_fetched_at, discarded[case.case_id]])))
@@ -219,8 +182,8 @@ def _poll_and_load(
         else case
         for case in tracked
     ]
-    report.tracked = tracked_case_counts(pipeline)
-    due = due_cases(
+    report.tracked = tracked_case_counts(warehouse)
+    return due_cases(
         tracked,
         now,
         min_poll_interval=configuration.min_poll_interval,
@@ -228,8 +191,16 @@ def _poll_and_load(
         refresh_completed=request.refresh_completed,
         pii_mode=pii_mode,
     )
-    if sandbox:
-        sandbox.add_demo_cases(earliest_added_at(pipeline, DEMO_SOURCE).timestamp())
+
+
+def fetch_and_load(
+    warehouse: Warehouse,
+    due: list[TrackedCase],
+    client: ReportClient,
+    configuration: KonnectNxtConfiguration,
+    report: RunReport,
+) -> None:
+    """Request every due case and load its rows and new polling state in one package."""
     if due:
         logger.info(
             "polling %d due case(s) of %d tracked (%d open) with %d workers",
@@ -238,8 +209,11 @@ def _poll_and_load(
             report.tracked["open"],
             configuration.workers,
         )
-        stored_checks = check_statuses(pipeline, [case.case_id for case in due])
-        _load(pipeline, konnectnxt(due, configuration, report.stats, stored_checks), normalize_workers_for(len(due)))
+        stored_checks = check_statuses(warehouse, [case.case_id for case in due])
+        source = konnectnxt(
+            due, client, configuration.polling_rules(), report.stats, configuration.workers, stored_checks
+        )
+        warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
         for failure in report.stats.failures:
             logger.warning("case %s", failure)
         for case_id in report.stats.marked_not_found:
@@ -249,87 +223,61 @@ def _poll_and_load(
                 configuration.not_found_after_hours,
                 case_id,
             )
-    report.table_rows = table_row_counts(pipeline)
-    report.tracked = tracked_case_counts(pipeline)
+    report.table_rows = table_row_counts(warehouse)
+    report.tracked = tracked_case_counts(warehouse)
 
 
 def normalize_workers_for(case_count: int) -> int:
     return 2 if case_count >= PARALLEL_NORMALIZE_FROM else 1
 
 
-def _load(pipeline: dlt.Pipeline, data: object, normalize_workers: int = 1, log_level: int = logging.INFO) -> None:
-    """Extract, normalize and load as separate logged steps; map failures to what the user can do."""
-    try:
-        pipeline.extract(data, loader_file_format=LOADER_FILE_FORMAT)
-        logger.log(log_level, "normalizing")
-        pipeline.normalize(workers=normalize_workers)
-        logger.log(log_level, "loading into %s (dataset %s)", destination_label(pipeline), DATASET_NAME)
-        pipeline.load()
-    except PipelineStepFailed as exc:
-        cause = _original_exception(exc)
-        if isinstance(cause, BgvError):
-            raise cause from None
-        if exc.step == "load":
-            raise DestinationError(
-                f"loading into {destination_label(pipeline)} failed: {_first_line(cause)}; "
-                "the data stays pending and the next run loads it first"
-            ) from exc
-        raise
-
-
-def _record_run(
-    pipeline: dlt.Pipeline,
-    report: RunReport,
-    configuration: KonnectNxtConfiguration,
-    exit_code: int,
-    error: str | None,
+def record_run(
+    warehouse: Warehouse, report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str | None
 ) -> None:
     """Append the run to `runs` and refresh the views' settings tables.
 
     Best effort, as its own load package: it never changes the run's exit code.
     """
-    stats = report.stats
-    row = {
-        "run_id": stats.run_id,
-        "pipeline_name": report.pipeline_name,
-        "started_at": report.started_at,
-        "finished_at": datetime.now(UTC),
-        "cases_tracked": report.tracked.get("tracked"),
-        "cases_registered": report.registered,
-        "cases_due": stats.due,
-        "cases_fetched": stats.fetched,
-        "cases_changed": stats.changed,
-        "cases_completed": stats.newly_completed,
-        "cases_failed": stats.failed,
-        "cases_marked_not_found": len(stats.marked_not_found),
-        "requests": stats.requests,
-        "retries": stats.retries,
-        "exit_code": exit_code,
-        "error": redact(error) if error else None,
-        "pipeline_version": pipeline_version(),
-    }
-    if pipeline.has_pending_data:
+    if warehouse.pipeline.has_pending_data:
         logger.debug("runs row not written: the destination still has pending data")
         return
+    stats = report.stats
+    row = RunRecord(
+        run_id=stats.run_id,
+        pipeline_name=report.pipeline_name,
+        started_at=report.started_at,
+        finished_at=datetime.now(UTC),
+        cases_tracked=report.tracked.get("tracked"),
+        cases_registered=report.registered,
+        cases_due=stats.due,
+        cases_fetched=stats.fetched,
+        cases_changed=stats.changed,
+        cases_completed=stats.newly_completed,
+        cases_failed=stats.failed,
+        cases_marked_not_found=len(stats.marked_not_found),
+        requests=stats.requests,
+        retries=stats.retries,
+        exit_code=exit_code,
+        error=redact(error) if error else None,
+        pipeline_version=pipeline_version(),
+    )
     try:
-        record = run_record(row, configuration.sla_days, configuration.report_timezone)
-        pipeline.extract(record, loader_file_format=LOADER_FILE_FORMAT)
-        pipeline.normalize()
-        pipeline.load()
+        record = run_record(asdict(row), configuration.sla_days, configuration.report_timezone)
+        warehouse.load(record, log_level=logging.DEBUG)
     except Exception:  # the run's outcome matters more than its record
         logger.debug("writing the runs row failed", exc_info=True)
 
 
-def _record_run_when_possible(
+def record_run_when_possible(
     report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str
 ) -> None:
     """Record a run that failed before opening the warehouse, if one exists and is free right now."""
     try:
         if not os.path.exists(duckdb_path(report.pipeline_name)):
             return
-        with run_lock(lock_path(report.pipeline_name)), opened_pipeline(report.pipeline_name, 0) as pipeline:
-            report.destination = destination_label(pipeline)
-            _record_run(pipeline, report, configuration, exit_code, error)
+        with run_lock(lock_path(report.pipeline_name)), open_warehouse(report.pipeline_name, 0) as warehouse:
+            report.destination = warehouse.label
+            record_run(warehouse, report, configuration, exit_code, error)
     except BgvError:
         logger.debug("runs row not written: the warehouse is busy or unusable")
 
@@ -339,20 +287,3 @@ def pipeline_version() -> str:
         return version("bgv-warehouse")
     except PackageNotFoundError:
         return "unknown"
-
-
-def _original_exception(exc: BaseException) -> BaseException:
-    """The first of our own errors in the chain dlt wrapped around it, else the innermost exception."""
-    seen = set()
-    while id(exc) not in seen and not isinstance(exc, BgvError):
-        seen.add(id(exc))
-        inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
-        if inner is None:
-            break
-        exc = inner
-    return exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

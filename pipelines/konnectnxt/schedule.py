@@ -114,6 +114,7 @@ def after_report(
     polled_at: datetime,
     status: str | None,
     fingerprint: str,
+    result: Any = None,
     poll_intervals: Sequence[float],
     min_poll_interval: float,
     pii_mode: str = "keep",
@@ -136,6 +137,7 @@ def after_report(
         pii_mode=pii_mode,
         first_seen_at=case.first_seen_at or polled_at,
         last_fetched_at=polled_at,
+        last_result=result,
         first_completed_at=case.first_completed_at or (polled_at if is_terminal(status) else None),
         last_completed_at=polled_at if is_terminal(status) else case.last_completed_at,
     )

@@ -3,14 +3,15 @@
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
+
+from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES
 
 Row = dict[str, Any]
 
 _CASE_KEYS = {"reference_id", "generated_at", "status", "result", "candidate", "summary", "checks"}
-_CASE_OWN_COLUMNS = {"case_id", "candidate_name", "candidate_photo", "first_seen_at", "last_fetched_at"}
 # Vendor keys of a check that become our own columns or child tables; any other key is kept.
 _CHECK_CONSUMED_KEYS = {
     "type",
@@ -24,9 +25,6 @@ _CHECK_CONSUMED_KEYS = {
     "documents",
     "entries",
 }
-_ENTRY_OWN_COLUMNS = {"case_id", "check_key", "entry_index"}
-_FIELD_OWN_COLUMNS = {"case_id", "check_key", "field_index"}
-_DOCUMENT_OWN_COLUMNS = {"case_id", "check_key", "document_index"}
 
 # The documented form is "13 May, 2026, 11:02"; commas and spacing are normalised before matching.
 _COMPLETED_AT_FORMATS = (
@@ -43,55 +41,71 @@ _COMPLETED_AT_FORMATS = (
 )
 
 
+@dataclass(frozen=True)
+class CaseTimes:
+    """Our own timestamps of a case (not the vendor's), computed once by the polling core."""
+
+    first_seen_at: datetime
+    last_fetched_at: datetime
+    first_completed_at: datetime | None = None
+    last_completed_at: datetime | None = None
+
+
 @dataclass
 class ReportRows:
-    """Every row one report contributes, by table."""
+    """Every row one report contributes, by table name."""
 
-    case: Row
-    checks: list[Row] = field(default_factory=list)
-    entries: list[Row] = field(default_factory=list)
-    check_fields: list[Row] = field(default_factory=list)
-    check_documents: list[Row] = field(default_factory=list)
+    tables: dict[str, list[Row]]
     unparsed_completed_at: int = 0
 
+    def __getitem__(self, table: str) -> list[Row]:
+        return self.tables.get(table, [])
 
-def report_rows(
-    case_id: str,
-    data: dict[str, Any],
-    *,
-    fetched_at: datetime,
-    first_seen_at: datetime | None,
-    report_timezone: tzinfo,
-) -> ReportRows:
+    @property
+    def case(self) -> Row:
+        return self.tables[CASES.name][0]
+
+
+def report_rows(case_id: str, data: dict[str, Any], *, times: CaseTimes, report_timezone: tzinfo) -> ReportRows:
     """Rows of all report tables for one fetched report (`data` of the envelope)."""
-    rows = ReportRows(case=case_row(case_id, data, fetched_at, first_seen_at))
+    checks_rows: list[Row] = []
+    entries: list[Row] = []
+    fields: list[Row] = []
+    documents: list[Row] = []
+    unparsed = 0
     checks = _as_list(data.get("checks"))
     for check, check_key in zip(checks, check_keys(checks)):
         check = check if isinstance(check, dict) else {"value": check}
         check_row = _check_row(case_id, check_key, check, report_timezone)
-        if check_row["completed_at_raw"] is not None and check_row["completed_at"] is None:
-            rows.unparsed_completed_at += 1
-        rows.checks.append(check_row)
+        unparsed += check_row["completed_at_raw"] is not None and check_row["completed_at"] is None
+        checks_rows.append(check_row)
         parent = {"case_id": case_id, "check_key": check_key}
         for index, entry in enumerate(_as_list(check.get("entries"))):
             entry = entry if isinstance(entry, dict) else {"value": entry}
             own = {**parent, "entry_index": index}
-            rows.entries.append({**own, **_prefixed(entry, _ENTRY_OWN_COLUMNS, "entry_")})
+            entries.append({**own, **_prefixed(entry, ENTRIES.own_columns, "entry_")})
         for index, item in enumerate(_as_list(check.get("fields"))):
             item = item if isinstance(item, dict) else {"label": None, "value": item}
             own = {**parent, "field_index": index, "label": item.get("label"), "value": item.get("value")}
             extra = {k: v for k, v in item.items() if k not in ("label", "value")}
-            rows.check_fields.append({**own, **_prefixed(extra, _FIELD_OWN_COLUMNS, "field_")})
+            fields.append({**own, **_prefixed(extra, CHECK_FIELDS.own_columns, "field_")})
         for index, item in enumerate(_as_list(check.get("documents"))):
             item = item if isinstance(item, dict) else {"url": item}
             own = {**parent, "document_index": index, "url": item.get("url")}
             extra = {k: v for k, v in item.items() if k != "url"}
-            rows.check_documents.append({**own, **_prefixed(extra, _DOCUMENT_OWN_COLUMNS, "document_")})
-    return rows
+            documents.append({**own, **_prefixed(extra, CHECK_DOCUMENTS.own_columns, "document_")})
+    tables = {
+        CASES.name: [case_row(case_id, data, times)],
+        CHECKS.name: checks_rows,
+        ENTRIES.name: entries,
+        CHECK_FIELDS.name: fields,
+        CHECK_DOCUMENTS.name: documents,
+    }
+    return ReportRows(tables, unparsed_completed_at=unparsed)
 
 
-def case_row(case_id: str, data: dict[str, Any], fetched_at: datetime, first_seen_at: datetime | None) -> Row:
-    """The `cases` row: top-level report fields, candidate and summary flattened."""
+def case_row(case_id: str, data: dict[str, Any], times: CaseTimes) -> Row:
+    """The `cases` row: top-level report fields, candidate and summary flattened, and our own times."""
     candidate = data.get("candidate") if isinstance(data.get("candidate"), dict) else {}
     row: Row = {
         "case_id": case_id,
@@ -110,10 +124,9 @@ def case_row(case_id: str, data: dict[str, Any], fetched_at: datetime, first_see
             row[f"summary_{key}"] = value
     generated_at = data.get("generated_at")
     row["generated_at"] = parse_generated_at(generated_at) or generated_at
-    row["first_seen_at"] = first_seen_at or fetched_at
-    row["last_fetched_at"] = fetched_at
+    row.update(asdict(times))
     extra = {k: v for k, v in data.items() if k not in _CASE_KEYS}
-    row.update(_prefixed(extra, _CASE_OWN_COLUMNS | set(row), "report_"))
+    row.update(_prefixed(extra, CASES.own_columns | set(row), "report_"))
     return row
 
 
@@ -144,7 +157,7 @@ def _check_row(case_id: str, check_key: str, check: dict[str, Any], report_timez
         "remark": check.get("remark"),
     }
     extra = {k: v for k, v in check.items() if k not in _CHECK_CONSUMED_KEYS}
-    row.update(_prefixed(extra, set(row), "check_"))
+    row.update(_prefixed(extra, CHECKS.own_columns, "check_"))
     return row
 
 
@@ -203,5 +216,5 @@ def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _prefixed(values: dict[str, Any], reserved: set, prefix: str) -> Row:
+def _prefixed(values: dict[str, Any], reserved: frozenset[str] | set[str], prefix: str) -> Row:
     return {(f"{prefix}{k}" if k in reserved else k): v for k, v in values.items()}

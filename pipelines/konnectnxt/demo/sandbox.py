@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from ..settings import REPORT_PATH
 from .fake_reports import CaseTimeline, demo_case_ids, demo_timelines, timeline_for
-from .settings import REPORT_PATH
 
 API_PREFIX = "/api"
 DEMO_API_KEY = "sandbox-demo-key"

@@ -1,0 +1,179 @@
+"""What one fetch outcome means: the case's new bookkeeping, its rows by table, its history, the stats.
+
+Pure and free of dlt: the source in `__init__.py` only moves what this module computes into tables.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from .client import FetchOutcome
+from .pii import pii_fingerprint, protect_rows
+from .schedule import TrackedCase, after_failure, after_report, is_terminal
+from .tables import CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, CHECKS, FETCH_ERRORS, TRACKED_CASES
+from .transform import CaseTimes, ReportRows, Row, report_fingerprint, report_rows
+
+# case_id -> check_key -> (status, result) of the stored snapshot.
+StoredChecks = dict[str, dict[str, tuple]]
+
+
+@dataclass(frozen=True)
+class PollingRules:
+    """The settings that decide what a fetch outcome means."""
+
+    poll_intervals: Sequence[float]
+    min_poll_interval: float
+    not_found_after: timedelta
+    report_timezone: tzinfo
+    pii: str = "keep"
+    pii_salt: str | None = None
+
+    @property
+    def pii_mode(self) -> str:
+        """What the rows of this run are stored under (see `tracked_cases.pii_mode`)."""
+        return pii_fingerprint(self.pii, self.pii_salt)
+
+
+@dataclass
+class PolledCase:
+    """One case after its poll: its new bookkeeping and every row the poll adds, by table name."""
+
+    tracked: TrackedCase
+    rows: dict[str, list[Row]]
+    previous: TrackedCase
+    error: str | None = None
+    unparsed_completed_at: int = 0
+
+    @property
+    def case_id(self) -> str:
+        return self.tracked.case_id
+
+    @property
+    def fetched(self) -> bool:
+        return self.error is None
+
+    @property
+    def report(self) -> ReportRows | None:
+        return ReportRows(self.rows) if self.fetched else None
+
+
+@dataclass
+class RunStats:
+    """What one run's polling did, for the summary and the exit code."""
+
+    run_id: str
+    due: int = 0
+    fetched: int = 0
+    changed: int = 0
+    newly_completed: int = 0
+    failed: int = 0
+    unparsed_completed_at: int = 0
+    failures: list[str] = field(default_factory=list)
+    status_changes: Counter = field(default_factory=Counter)
+    rows: Counter = field(default_factory=Counter)
+    marked_not_found: list[str] = field(default_factory=list)
+    reported_at: dict[str, datetime] = field(default_factory=dict)
+    requests: int = 0
+    retries: int = 0
+    on_progress: Callable[[int, int], None] | None = None
+
+    def count(self, polled: PolledCase) -> None:
+        """Add one polled case to the totals."""
+        self.rows.update({table: len(rows) for table, rows in polled.rows.items()})
+        before, after = polled.previous, polled.tracked
+        if not polled.fetched:
+            self.failed += 1
+            self.failures.append(f"{polled.case_id}: {polled.error}")
+            if after.not_found_at is not None:
+                self.marked_not_found.append(polled.case_id)
+            return
+        self.fetched += 1
+        self.reported_at[polled.case_id] = after.last_fetched_at
+        self.changed += after.report_hash != before.report_hash
+        self.newly_completed += is_terminal(after.last_status) and not is_terminal(before.last_status)
+        self.unparsed_completed_at += polled.unparsed_completed_at
+        if before.last_status != after.last_status:
+            self.status_changes[(before.last_status, after.last_status)] += 1
+
+
+def poll_outcome(
+    case: TrackedCase,
+    outcome: FetchOutcome,
+    rules: PollingRules,
+    run_id: str,
+    stored_checks: dict[str, tuple] | None = None,
+) -> PolledCase:
+    """The bookkeeping and rows of one fetch outcome."""
+    intervals = {"poll_intervals": rules.poll_intervals, "min_poll_interval": rules.min_poll_interval}
+    if not outcome.ok:
+        tracked = after_failure(
+            case,
+            polled_at=outcome.polled_at,
+            error=outcome.error,
+            http_status=outcome.http_status,
+            not_found_after=rules.not_found_after,
+            **intervals,
+        )
+        fetch_error = {
+            "case_id": outcome.case_id,
+            "http_status": outcome.http_status,
+            "error_message": outcome.error,
+            "attempts": outcome.attempts,
+            "failed_at": datetime.now(UTC),
+            "run_id": run_id,
+        }
+        rows = {TRACKED_CASES.name: [tracked.row()], FETCH_ERRORS.name: [fetch_error]}
+        return PolledCase(tracked, rows, previous=case, error=outcome.error)
+    status = outcome.data.get("status")
+    tracked = after_report(
+        case,
+        polled_at=outcome.polled_at,
+        status=status if isinstance(status, str) else None,
+        result=outcome.data.get("result"),
+        fingerprint=report_fingerprint(outcome.data),
+        pii_mode=rules.pii_mode,
+        **intervals,
+    )
+    times = CaseTimes(
+        tracked.first_seen_at, tracked.last_fetched_at, tracked.first_completed_at, tracked.last_completed_at
+    )
+    report = report_rows(case.case_id, outcome.data, times=times, report_timezone=rules.report_timezone)
+    protect_rows(report.tables, rules.pii, rules.pii_salt)
+    history = status_history(case, report, stored_checks or {}, outcome.polled_at)
+    rows = {TRACKED_CASES.name: [tracked.row()], **history, **report.tables}
+    return PolledCase(tracked, rows, previous=case, unparsed_completed_at=report.unparsed_completed_at)
+
+
+def status_history(
+    case: TrackedCase, report: ReportRows, stored_checks: dict[str, tuple], observed_at: datetime
+) -> dict[str, list[Row]]:
+    """History rows for the case and each check whose status or result differs from what is stored."""
+    generated_at = report.case.get("generated_at")
+    generated_at = generated_at if isinstance(generated_at, datetime) else None
+    case_rows = []
+    status, result = report.case.get("status"), report.case.get("result")
+    if case.first_seen_at is None or (status, result) != (case.last_status, case.last_result):
+        case_rows.append(
+            {
+                "case_id": case.case_id,
+                "status": status,
+                "result": result,
+                "observed_at": observed_at,
+                "generated_at": generated_at,
+            }
+        )
+    check_rows = [
+        {
+            "case_id": case.case_id,
+            "check_key": check["check_key"],
+            "check_type": check["check_type"],
+            "status": check["status"],
+            "result": check["result"],
+            "observed_at": observed_at,
+            "generated_at": generated_at,
+        }
+        for check in report[CHECKS.name]
+        if stored_checks.get(check["check_key"]) != (check["status"], check["result"])
+    ]
+    return {CASE_STATUS_HISTORY.name: case_rows, CHECK_STATUS_HISTORY.name: check_rows}

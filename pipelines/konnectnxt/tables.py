@@ -1,0 +1,336 @@
+"""The table registry: every table the pipeline writes, declared once.
+
+Each declaration holds what dlt needs (write disposition, keys, column hints), which columns hold
+personal data, and whether the table holds a case's data (removed by --forget, counted in the
+summary). The dlt resources, PII protection, --forget and the row counts are derived from it.
+"""
+
+import dataclasses
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .schedule import FROM_CASES, TrackedCase
+
+# A row flagged with this column deletes the case's old rows of a snapshot table and is never inserted.
+TOMBSTONE_COLUMN = "_tombstone"
+CASE_ID = "case_id"
+
+_TYPES = {
+    "text": {"data_type": "text"},
+    "timestamp": {"data_type": "timestamp", "timezone": True},
+    "bigint": {"data_type": "bigint"},
+    "double": {"data_type": "double"},
+    "bool": {"data_type": "bool"},
+    "json": {"data_type": "json"},
+}
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """Which values of a table are personal: named columns, every vendor value, or none (explicitly)."""
+
+    columns: tuple[str, ...] = ()
+    # Vendor keys flattened under a prefix (candidate_email from candidate.email) are personal too.
+    prefixes: tuple[str, ...] = ()
+    every_vendor_value: bool = False
+    # With every_vendor_value: keys whose values describe the check, not the person.
+    kept: tuple[str, ...] = ()
+
+    def is_personal(self, column: str, own_columns: frozenset[str]) -> bool:
+        if column in self.columns or column.startswith(self.prefixes):
+            return True
+        return self.every_vendor_value and column not in own_columns and column not in self.kept
+
+
+NO_PERSONAL_DATA = PersonalData()
+
+
+@dataclass(frozen=True)
+class Table:
+    """One warehouse table: its dlt hints, its personal data, and how it relates to cases."""
+
+    name: str
+    write_disposition: str
+    columns: dict[str, str]
+    personal: PersonalData
+    primary_key: tuple[str, ...] = ()
+    # Snapshot tables hold a case's rows of one report, replaced whole on every fetch of the case.
+    snapshot: bool = False
+    # Holds a case's data: --forget removes its rows, the summary counts them.
+    per_case: bool = False
+    not_null: tuple[str, ...] = (CASE_ID,)
+    description: str = ""
+
+    @property
+    def own_columns(self) -> frozenset[str]:
+        return frozenset(self.columns)
+
+    def column_hints(self) -> dict[str, dict[str, Any]]:
+        """Fresh dicts on every call: dlt writes into the hints it is given."""
+        hints = {}
+        for name, data_type in self.columns.items():
+            hints[name] = {**_TYPES[data_type], "nullable": name not in self.not_null}
+        if self.snapshot:
+            hints[TOMBSTONE_COLUMN] = {"data_type": "bool", "hard_delete": True}
+        return hints
+
+    def resource_hints(self) -> dict[str, Any]:
+        """Keyword arguments for `dlt.resource` / `dlt.transformer`."""
+        hints: dict[str, Any] = {
+            "name": self.name,
+            "write_disposition": self.write_disposition,
+            "columns": self.column_hints(),
+        }
+        if self.snapshot:
+            # merge_key, no primary key: every stored row of the case goes, the new snapshot comes in.
+            hints["merge_key"] = CASE_ID
+        elif self.primary_key:
+            hints["primary_key"] = list(self.primary_key)
+        return hints
+
+
+def _columns(**columns: str) -> dict[str, str]:
+    return columns
+
+
+_PYTHON_TYPES = {datetime: "timestamp", bool: "bool", int: "bigint", float: "double", str: "text"}
+
+
+def columns_of(record: type, exclude: typing.Iterable[str] = ()) -> dict[str, str]:
+    """Column types of a dataclass whose instances are the table's rows: one definition for both."""
+    hints = typing.get_type_hints(record)
+    columns = {}
+    for item in dataclasses.fields(record):
+        if item.name in exclude:
+            continue
+        python_type = next(t for t in typing.get_args(hints[item.name]) or (hints[item.name],) if t is not type(None))
+        columns[item.name] = _PYTHON_TYPES[python_type]
+    return columns
+
+
+@dataclass
+class RunRecord:
+    """The `runs` row of one run."""
+
+    run_id: str
+    pipeline_name: str
+    started_at: datetime
+    finished_at: datetime
+    cases_tracked: int | None
+    cases_registered: int
+    cases_due: int
+    cases_fetched: int
+    cases_changed: int
+    cases_completed: int
+    cases_failed: int
+    cases_marked_not_found: int
+    requests: int
+    retries: int
+    exit_code: int
+    error: str | None
+    pipeline_version: str
+
+
+_HISTORY = {"status": "text", "result": "text", "observed_at": "timestamp", "generated_at": "timestamp"}
+_CHILD = {"case_id": "text", "check_key": "text"}
+
+TRACKED_CASES = Table(
+    "tracked_cases",
+    "merge",
+    primary_key=(CASE_ID,),
+    columns=columns_of(TrackedCase, exclude=FROM_CASES),
+    personal=NO_PERSONAL_DATA,
+    per_case=True,
+    description="every id ever handed over, with its polling state",
+)
+CASES = Table(
+    "cases",
+    "merge",
+    primary_key=(CASE_ID,),
+    columns=_columns(
+        case_id="text",
+        reference_id="text",
+        status="text",
+        result="text",
+        candidate_name="text",
+        candidate_photo="text",
+        generated_at="timestamp",
+        first_seen_at="timestamp",
+        last_fetched_at="timestamp",
+        first_completed_at="timestamp",
+        last_completed_at="timestamp",
+    ),
+    personal=PersonalData(columns=("candidate_name", "candidate_photo"), prefixes=("candidate_",)),
+    per_case=True,
+    description="one row per case: the report's top level, candidate and summary",
+)
+CHECKS = Table(
+    "checks",
+    "merge",
+    columns=_columns(
+        **_CHILD,
+        check_type="text",
+        check_name="text",
+        category="text",
+        status="text",
+        result="text",
+        completed_at="timestamp",
+        completed_at_raw="text",
+        remark="text",
+    ),
+    personal=PersonalData(columns=("remark",)),
+    snapshot=True,
+    per_case=True,
+    description="one row per check of a case's latest report",
+)
+ENTRIES = Table(
+    "entries",
+    "merge",
+    columns=_columns(**_CHILD, entry_index="bigint"),
+    personal=PersonalData(every_vendor_value=True, kept=("status", "result")),
+    snapshot=True,
+    per_case=True,
+    description="one row per entry of a multi-part check (employer, address, referee...)",
+)
+CHECK_FIELDS = Table(
+    "check_fields",
+    "merge",
+    columns=_columns(**_CHILD, field_index="bigint", label="text", value="text"),
+    personal=PersonalData(columns=("value",)),
+    snapshot=True,
+    per_case=True,
+    description="one row per verified field of a check (label, value)",
+)
+CHECK_DOCUMENTS = Table(
+    "check_documents",
+    "merge",
+    columns=_columns(**_CHILD, document_index="bigint", url="text"),
+    personal=PersonalData(columns=("url",)),
+    snapshot=True,
+    per_case=True,
+    description="one row per document URL of a check",
+)
+CASE_STATUS_HISTORY = Table(
+    "case_status_history",
+    "append",
+    columns=_columns(case_id="text", **_HISTORY),
+    personal=NO_PERSONAL_DATA,
+    per_case=True,
+    description="a row each time a case's status or result changed",
+)
+CHECK_STATUS_HISTORY = Table(
+    "check_status_history",
+    "append",
+    columns=_columns(case_id="text", check_key="text", check_type="text", **_HISTORY),
+    personal=NO_PERSONAL_DATA,
+    per_case=True,
+    description="a row each time a check's status or result changed",
+)
+FETCH_ERRORS = Table(
+    "fetch_errors",
+    "append",
+    columns=_columns(
+        case_id="text",
+        http_status="bigint",
+        error_message="text",
+        attempts="bigint",
+        failed_at="timestamp",
+        run_id="text",
+    ),
+    personal=NO_PERSONAL_DATA,
+    per_case=True,
+    description="a row per failed fetch",
+)
+RUNS = Table(
+    "runs",
+    "append",
+    columns=columns_of(RunRecord),
+    personal=NO_PERSONAL_DATA,
+    not_null=("run_id",),
+    description="a row per run: what it did and how it ended",
+)
+SLA_TARGETS = Table(
+    "sla_targets",
+    "replace",
+    columns=_columns(check_type="text", sla_days="double"),
+    personal=NO_PERSONAL_DATA,
+    not_null=("check_type",),
+    description="days per check type before sla_breaches lists a check",
+)
+REPORT_SETTINGS = Table(
+    "report_settings",
+    "replace",
+    columns=_columns(report_timezone="text"),
+    personal=NO_PERSONAL_DATA,
+    not_null=(),
+    description="settings the views read",
+)
+FORGOTTEN_CASES = Table(
+    "forgotten_cases",
+    "merge",
+    primary_key=(CASE_ID,),
+    columns=_columns(case_id="text", forgotten_at="timestamp"),
+    personal=NO_PERSONAL_DATA,
+    description="ids erased with --forget, and when",
+)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The tables in the order the summary lists them."""
+
+    tables: tuple[Table, ...] = field(default_factory=tuple)
+
+    def __iter__(self) -> Iterator[Table]:
+        return iter(self.tables)
+
+    def __getitem__(self, name: str) -> Table:
+        return next(table for table in self.tables if table.name == name)
+
+    @property
+    def names(self) -> list[str]:
+        return [table.name for table in self.tables]
+
+    @property
+    def per_case(self) -> list[Table]:
+        return [table for table in self.tables if table.per_case]
+
+    @property
+    def snapshot(self) -> list[Table]:
+        return [table for table in self.tables if table.snapshot]
+
+
+TABLES = Registry(
+    (
+        TRACKED_CASES,
+        CASES,
+        CHECKS,
+        ENTRIES,
+        CHECK_FIELDS,
+        CHECK_DOCUMENTS,
+        CASE_STATUS_HISTORY,
+        CHECK_STATUS_HISTORY,
+        FETCH_ERRORS,
+        RUNS,
+        SLA_TARGETS,
+        REPORT_SETTINGS,
+        FORGOTTEN_CASES,
+    )
+)
+# The tables one poll of a case writes to, in the order the polling source emits them.
+POLLED_TABLES = (
+    TRACKED_CASES,
+    CASE_STATUS_HISTORY,
+    CHECK_STATUS_HISTORY,
+    CASES,
+    CHECKS,
+    ENTRIES,
+    CHECK_FIELDS,
+    CHECK_DOCUMENTS,
+    FETCH_ERRORS,
+)
+# Tables created on the first load even when empty, so users can query them before any row exists.
+ALWAYS_CREATED = (CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, FETCH_ERRORS)
