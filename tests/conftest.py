@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from prewarmed_cli import PrewarmedCli
 
 from konnectnxt.demo.sandbox import Sandbox
 
@@ -74,16 +75,8 @@ class Project:
         return {**inherited, **self.env, **(env or {})}
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
-        completed = subprocess.run(
-            [sys.executable, str(BGV_SCRIPT), *args],
-            check=False,
-            cwd=self.root,
-            env=self.environment(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+        """`python pipelines/bgv.py ARGS` in a new process (forked from one that imported dlt already)."""
+        return CliResult(*prewarmed_cli().run(list(args), self.environment(env), self.root, timeout))
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         """The CLI in the background, stderr readable line by line (for kill and overlap tests)."""
@@ -137,6 +130,20 @@ class Project:
         else:
             path.write_text(json.dumps(content), encoding="utf-8")
         return path
+
+
+_CLI: list[PrewarmedCli] = []
+
+
+def prewarmed_cli() -> PrewarmedCli:
+    if not _CLI:
+        _CLI.append(PrewarmedCli())
+    return _CLI[0]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for cli in _CLI:
+        cli.close()
 
 
 def new_project(root: Path, sandbox: Sandbox) -> Project:

@@ -12,7 +12,10 @@ FETCHED_AT = datetime(2026, 6, 15, 10, 31, tzinfo=UTC)
 CASE_ID = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 
 
-def rows_of(data: dict, times: CaseTimes = CaseTimes(FETCHED_AT, FETCHED_AT)):
+FETCHED_NOW = CaseTimes(FETCHED_AT, FETCHED_AT)
+
+
+def rows_of(data: dict, times: CaseTimes = FETCHED_NOW):
     return report_rows(CASE_ID, data, times=times, report_timezone=IST)
 
 

@@ -15,6 +15,7 @@ from .client import FetchOutcome, RequestCounters, fetch_reports
 from .polling import PolledCase, PollingRules, RunStats, StoredChecks, poll_outcome
 from .schedule import TrackedCase
 from .settings import POLLED_BATCH_SIZE, SOURCE_NAME
+from .table_spec import TOMBSTONE_COLUMN, Table
 from .tables import (
     ALWAYS_CREATED,
     FORGOTTEN_CASES,
@@ -22,9 +23,7 @@ from .tables import (
     REPORT_SETTINGS,
     RUNS,
     SLA_TARGETS,
-    TOMBSTONE_COLUMN,
     TRACKED_CASES,
-    Table,
 )
 
 

@@ -5,109 +5,15 @@ personal data, and whether the table holds a case's data (removed by --forget, c
 summary). The dlt resources, PII protection, --forget and the row counts are derived from it.
 """
 
-import dataclasses
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from .schedule import FROM_CASES, TrackedCase
-
-# A row flagged with this column deletes the case's old rows of a snapshot table and is never inserted.
-TOMBSTONE_COLUMN = "_tombstone"
-CASE_ID = "case_id"
-
-_TYPES = {
-    "text": {"data_type": "text"},
-    "timestamp": {"data_type": "timestamp", "timezone": True},
-    "bigint": {"data_type": "bigint"},
-    "double": {"data_type": "double"},
-    "bool": {"data_type": "bool"},
-    "json": {"data_type": "json"},
-}
-
-
-@dataclass(frozen=True)
-class PersonalData:
-    """Which values of a table are personal: named columns, every vendor value, or none (explicitly)."""
-
-    columns: tuple[str, ...] = ()
-    # Vendor keys flattened under a prefix (candidate_email from candidate.email) are personal too.
-    prefixes: tuple[str, ...] = ()
-    every_vendor_value: bool = False
-    # With every_vendor_value: keys whose values describe the check, not the person.
-    kept: tuple[str, ...] = ()
-
-    def is_personal(self, column: str, own_columns: frozenset[str]) -> bool:
-        if column in self.columns or column.startswith(self.prefixes):
-            return True
-        return self.every_vendor_value and column not in own_columns and column not in self.kept
-
-
-NO_PERSONAL_DATA = PersonalData()
-
-
-@dataclass(frozen=True)
-class Table:
-    """One warehouse table: its dlt hints, its personal data, and how it relates to cases."""
-
-    name: str
-    write_disposition: str
-    columns: dict[str, str]
-    personal: PersonalData
-    primary_key: tuple[str, ...] = ()
-    # Snapshot tables hold a case's rows of one report, replaced whole on every fetch of the case.
-    snapshot: bool = False
-    # Holds a case's data: --forget removes its rows, the summary counts them.
-    per_case: bool = False
-    not_null: tuple[str, ...] = (CASE_ID,)
-    description: str = ""
-
-    @property
-    def own_columns(self) -> frozenset[str]:
-        return frozenset(self.columns)
-
-    def column_hints(self) -> dict[str, dict[str, Any]]:
-        """Fresh dicts on every call: dlt writes into the hints it is given."""
-        hints = {}
-        for name, data_type in self.columns.items():
-            hints[name] = {**_TYPES[data_type], "nullable": name not in self.not_null}
-        if self.snapshot:
-            hints[TOMBSTONE_COLUMN] = {"data_type": "bool", "hard_delete": True}
-        return hints
-
-    def resource_hints(self) -> dict[str, Any]:
-        """Keyword arguments for `dlt.resource` / `dlt.transformer`."""
-        hints: dict[str, Any] = {
-            "name": self.name,
-            "write_disposition": self.write_disposition,
-            "columns": self.column_hints(),
-        }
-        if self.snapshot:
-            # merge_key, no primary key: every stored row of the case goes, the new snapshot comes in.
-            hints["merge_key"] = CASE_ID
-        elif self.primary_key:
-            hints["primary_key"] = list(self.primary_key)
-        return hints
+from .table_spec import CASE_ID, NO_PERSONAL_DATA, PersonalData, Table, columns_of
 
 
 def _columns(**columns: str) -> dict[str, str]:
-    return columns
-
-
-_PYTHON_TYPES = {datetime: "timestamp", bool: "bool", int: "bigint", float: "double", str: "text"}
-
-
-def columns_of(record: type, exclude: typing.Iterable[str] = ()) -> dict[str, str]:
-    """Column types of a dataclass whose instances are the table's rows: one definition for both."""
-    hints = typing.get_type_hints(record)
-    columns = {}
-    for item in dataclasses.fields(record):
-        if item.name in exclude:
-            continue
-        python_type = next(t for t in typing.get_args(hints[item.name]) or (hints[item.name],) if t is not type(None))
-        columns[item.name] = _PYTHON_TYPES[python_type]
     return columns
 
 
