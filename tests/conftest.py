@@ -4,16 +4,27 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
 import pytest
-from prewarmed_cli import PrewarmedCli
 
+from konnectnxt import case_registry
+from konnectnxt.case_ids import CaseIdBatch, add_flag_ids
+from konnectnxt.config import KonnectNxtConfiguration
+from konnectnxt.demo.in_memory import InMemoryClient
 from konnectnxt.demo.sandbox import Sandbox
+from konnectnxt.polling import RunStats
+from konnectnxt.run import RunReport, RunRequest, fetch_and_load, pick_due, register
+from konnectnxt.tables import TABLES, TRACKED_CASES
+from konnectnxt.warehouse import Warehouse
+from prewarmed_cli import PrewarmedCli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BGV_SCRIPT = REPO_ROOT / "pipelines" / "bgv.py"
@@ -95,31 +106,20 @@ class Project:
 
     def leave_pending_registration(self, case_id: str, source: str) -> None:
         """What a run killed after normalize leaves behind: a load package registering `case_id`."""
-        script = (
-            "import dlt, sys; from datetime import datetime, timezone; sys.path.insert(0, sys.argv[1]); "
-            "from konnectnxt import case_registry; "
-            "p = dlt.pipeline('bgv', pipelines_dir=sys.argv[2], dataset_name='konnectnxt', "
-            "destination=dlt.destinations.duckdb(sys.argv[3])); "
-            "p.extract(case_registry([{'case_id': sys.argv[4], 'source': sys.argv[5], "
-            "'added_at': datetime.now(timezone.utc), 'poll_step': 0, 'consecutive_failures': 0}]), "
-            "loader_file_format='parquet'); p.normalize(); assert p.has_pending_data"
-        )
-        pipelines = str(REPO_ROOT / "pipelines")
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                script,
-                pipelines,
-                str(self.data_dir / "pipelines"),
-                str(self.duckdb_file),
-                case_id,
-                source,
-            ],
-            check=True,
-            env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
-            capture_output=True,
-        )
+        connection = duckdb.connect(str(self.duckdb_file))
+        try:
+            pipeline = dlt.pipeline(
+                "bgv",
+                pipelines_dir=str(self.data_dir / "pipelines"),
+                dataset_name="konnectnxt",
+                destination=dlt.destinations.duckdb(credentials=connection),
+            )
+            row = {"case_id": case_id, "source": source, "added_at": datetime.now(UTC), "poll_step": 0}
+            pipeline.extract(case_registry([{**row, "consecutive_failures": 0}]), loader_file_format="parquet")
+            pipeline.normalize()
+            assert pipeline.has_pending_data
+        finally:
+            connection.close()
 
     def write(self, name: str, content: str | bytes | Any) -> Path:
         path = self.root / name
@@ -171,11 +171,12 @@ def documented_report() -> dict:
     return json.loads((SAMPLES / "report-json-documented.json").read_text(encoding="utf-8"))
 
 
-REPORT_TABLES = ["cases", "checks", "entries", "check_fields", "check_documents", "fetch_errors"]
+# Every table that holds case data, polling state aside.
+REPORT_TABLES = [table.name for table in TABLES.per_case if table is not TRACKED_CASES]
 
 
-def snapshot(project: Project) -> dict:
-    """Report data and polling state, ignoring dlt's own columns."""
+def snapshot(project: "Project | InProcess") -> dict:
+    """Report data, history and polling state, ignoring dlt's own columns."""
     state = {}
     for table in REPORT_TABLES:
         columns = [c[0] for c in project.query(f"describe konnectnxt.{table}") if not c[0].startswith("_dlt")]
@@ -188,3 +189,67 @@ def snapshot(project: Project) -> dict:
         )
     )
     return state
+
+
+def assert_no_duplicates(project: "Project | InProcess") -> None:
+    """No two rows of a keyed table share their key."""
+    for table in TABLES:
+        if table.key and table.per_case:
+            key = ", ".join(table.key)
+            total = project.query(f"select count(*) from konnectnxt.{table.name}")[0][0]
+            distinct = project.query(f"select count(*) from (select distinct {key} from konnectnxt.{table.name})")[0][0]
+            assert total == distinct, f"duplicate rows in {table.name}"
+
+
+@dataclass
+class InProcess:
+    """The run's steps in this process, on a real DuckDB file, with reports served from memory."""
+
+    warehouse: Warehouse
+    reports: dict[str, Any]
+    configuration: KonnectNxtConfiguration
+    client: InMemoryClient
+
+    def poll(
+        self, *case_ids: str, all_open: bool = True, refresh_completed: bool = False, **settings: Any
+    ) -> RunReport:
+        """Register `case_ids`, then fetch and load what is due, as one run does (no lock, no views)."""
+        configuration = KonnectNxtConfiguration(**{**self.configuration.__dict__, **settings})
+        report = RunReport("bgv", RunStats(uuid.uuid4().hex), datetime.now(UTC))
+        batch = CaseIdBatch()
+        add_flag_ids(batch, case_ids)
+        register(self.warehouse, batch, report)
+        request = RunRequest(all_open=all_open, refresh_completed=refresh_completed)
+        due = pick_due(self.warehouse, request, configuration, report)
+        fetch_and_load(self.warehouse, due, self.client, configuration, report)
+        return report
+
+    def query(self, sql: str) -> list[tuple]:
+        return list(self.warehouse.client.execute_sql(sql) or [])
+
+
+@pytest.fixture
+def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess]:
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    path = tmp_path / "bgv.duckdb"
+    connection = duckdb.connect(str(path))
+    pipeline = dlt.pipeline(
+        "bgv",
+        pipelines_dir=str(tmp_path / "dlt_data" / "pipelines"),
+        dataset_name="konnectnxt",
+        destination=dlt.destinations.duckdb(credentials=connection),
+    )
+    client = pipeline.sql_client()
+    client.open_connection()
+    reports: dict[str, Any] = {}
+    try:
+        yield InProcess(
+            Warehouse(pipeline, client, str(path), is_duckdb=True),
+            reports,
+            KonnectNxtConfiguration(min_poll_interval=0, workers=2),
+            InMemoryClient(reports),
+        )
+    finally:
+        client.close_connection()
+        connection.close()

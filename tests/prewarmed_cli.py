@@ -51,7 +51,13 @@ class PrewarmedCli:
 
     def run(self, args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str, str]:
         out, err = cwd / f".cli-{os.getpid()}.out", cwd / f".cli-{os.getpid()}.err"
-        request = {"argv": [str(BGV_SCRIPT), *args], "env": env, "cwd": str(cwd), "stdout": str(out), "stderr": str(err)}
+        request = {
+            "argv": [str(BGV_SCRIPT), *args],
+            "env": env,
+            "cwd": str(cwd),
+            "stdout": str(out),
+            "stderr": str(err),
+        }
         self.server.stdin.write(json.dumps(request) + "\n")
         self.server.stdin.flush()
         pid = json.loads(self.server.stdout.readline())["pid"]

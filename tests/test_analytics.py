@@ -1,7 +1,8 @@
-"""History, views, PII modes and --forget, through the real CLI; view numbers checked in Python."""
+"""Views, the PII settings and --forget through the real CLI; view numbers checked in Python.
 
-import hashlib
-import hmac
+History and what each PII mode stores are tested in process, in test_source.py.
+"""
+
 import json
 import math
 import re
@@ -59,80 +60,6 @@ def shift_first_seen(project: Project, case_id: str, days: float) -> None:
             f"update konnectnxt.cases set first_seen_at = first_seen_at - to_microseconds({int(days * 86400e6)}) "
             f"where case_id = '{case_id}'"
         )
-
-
-# ---------------------------------------------------------------- history
-
-
-def test_history_keeps_every_change_only_once_including_a_reopen(project, sandbox):
-    def serve(status, result, criminal, generated):
-        sandbox.add_case(
-            A, report(status, result, [criminal, check("identity_aadhaar", "completed", "clear")], generated=generated)
-        )
-
-    serve("in_progress", "pending", check("criminal"), "2026-06-15T10:00:00+00:00")
-    assert project.run("--case-id", A).returncode == 0
-    serve("in_progress", "pending", check("criminal"), "2026-06-15T11:00:00+00:00")  # only generated_at moved
-    assert project.run("--all-open").returncode == 0
-    assert count(project, "select count(*) from konnectnxt.case_status_history") == 1
-    assert count(project, "select count(*) from konnectnxt.check_status_history") == 2
-
-    serve(
-        "in_audit",
-        "pending",
-        check("criminal", "completed", "clear", "13 May, 2026, 11:02"),
-        "2026-06-16T00:00:00+00:00",
-    )
-    assert project.run("--all-open").returncode == 0
-    serve(
-        "completed",
-        "clear",
-        check("criminal", "completed", "clear", "13 May, 2026, 11:02"),
-        "2026-06-17T00:00:00+00:00",
-    )
-    assert project.run("--all-open").returncode == 0
-    first_completed = rows(project, "select first_completed_at, last_completed_at from konnectnxt.cases")[0]
-    assert first_completed[0] is not None and first_completed[0] == first_completed[1]
-    assert project.run("--all-open").returncode == 0  # terminal: not requested, nothing added
-
-    serve(
-        "in_progress",
-        "pending",
-        check("criminal", "completed", "clear", "13 May, 2026, 11:02"),
-        "2026-06-18T00:00:00+00:00",
-    )
-    assert project.run("--refresh-completed").returncode == 0
-    serve(
-        "completed",
-        "clear",
-        check("criminal", "completed", "clear", "13 May, 2026, 11:02"),
-        "2026-06-19T00:00:00+00:00",
-    )
-    assert project.run("--all-open").returncode == 0
-
-    history = rows(
-        project, "select status, result, generated_at from konnectnxt.case_status_history order by observed_at"
-    )
-    assert [(s, r) for s, r, _ in history] == [
-        ("in_progress", "pending"),
-        ("in_audit", "pending"),
-        ("completed", "clear"),
-        ("in_progress", "pending"),
-        ("completed", "clear"),
-    ]
-    assert history[0][2] == datetime(2026, 6, 15, 10, tzinfo=UTC)
-    checks = rows(
-        project, "select check_key, status, result from konnectnxt.check_status_history order by observed_at, check_key"
-    )
-    assert checks == [
-        ("criminal", "in_progress", "pending"),
-        ("identity_aadhaar", "completed", "clear"),
-        ("criminal", "completed", "clear"),
-    ]
-    first, last = rows(project, "select first_completed_at, last_completed_at from konnectnxt.cases")[0]
-    assert first == first_completed[0] and last > first
-    observed = rows(project, "select max(observed_at) from konnectnxt.case_status_history")[0][0]
-    assert last == observed
 
 
 # ---------------------------------------------------------------- views
@@ -324,61 +251,6 @@ def pii_report():
             ),
         ],
     )
-
-
-def personal_values(project: Project) -> dict:
-    return {
-        "name": rows(project, "select candidate_name, candidate_photo from konnectnxt.cases")[0],
-        "fields": rows(project, "select value from konnectnxt.check_fields order by field_index"),
-        "remark": rows(project, "select remark from konnectnxt.checks where check_key = 'identity_aadhaar'")[0][0],
-        "url": rows(project, "select url from konnectnxt.check_documents")[0][0],
-        "entry": rows(project, 'select employer, status, result, "from", verifier, phone from konnectnxt.entries')[0],
-    }
-
-
-def keyed(value: str) -> str:
-    return hmac.new(SALT.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def test_pii_modes_and_switching_rewrites_stored_rows(project, sandbox):
-    sandbox.add_case(A, pii_report())
-    assert project.run("--case-id", A).returncode == 0
-    kept = personal_values(project)
-    assert kept["name"] == ("Zoë Unique-Candidate", "https://example.invalid/photo.png")
-    assert kept["entry"][0] == "Infosys Ltd"
-
-    hashed_env = {"SOURCES__KONNECTNXT__PII": "hash", "SOURCES__KONNECTNXT__PII_SALT": SALT}
-    result = project.run(env=hashed_env)  # a plain run: the terminal case is fetched again to rewrite its rows
-    assert result.returncode == 0, result.stderr
-    hashed = personal_values(project)
-    assert hashed["name"] == (keyed("Zoë Unique-Candidate"), keyed("https://example.invalid/photo.png"))
-    assert hashed["fields"] == [(keyed("Zoë Unique-Candidate"),), ("xxxxxxxx8300",), ("08-01-2001",)]
-    assert hashed["remark"] == keyed("Matched the register")
-    assert hashed["url"] == keyed("https://storage.example.invalid/aadhaar/page_1.png")
-    employer, status, result_, started, verifier, phone = hashed["entry"]
-    assert (employer, status, result_, started, phone) == (
-        keyed("Infosys Ltd"),
-        "completed",
-        "clear",
-        "01-04-2019",
-        "xxxxxx1234",
-    )
-    assert json.loads(verifier) == {"name": keyed("Ritu Malhotra"), "status": "completed"}
-    assert len(sandbox.requests_for(A)) == 2
-    assert project.run(env=hashed_env).returncode == 0
-    assert len(sandbox.requests_for(A)) == 2  # rewritten once, then terminal again
-
-    dropped = project.run(env={"SOURCES__KONNECTNXT__PII": "drop"})
-    assert dropped.returncode == 0, dropped.stderr
-    values = personal_values(project)
-    assert values["name"] == (None, None) and values["remark"] is None and values["url"] is None
-    assert values["fields"] == [(None,), ("xxxxxxxx8300",), ("08-01-2001",)]
-    assert values["entry"][:4] == (None, "completed", "clear", "01-04-2019")
-    assert count(project, "select count(*) from konnectnxt.check_fields") == 3  # columns and rows stay, values go
-
-    assert project.run().returncode == 0  # back to keep: fetched again, names return
-    assert personal_values(project) == kept
-    assert len(sandbox.requests_for(A)) == 4
 
 
 def test_hash_mode_without_salt_exits_2(project):

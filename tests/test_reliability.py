@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_API_KEY, Project, new_project, snapshot
-from konnectnxt.demo.sandbox import Fault
+from conftest import TEST_API_KEY, FakeClock, Project, new_project, snapshot
+from konnectnxt.demo.sandbox import Fault, Sandbox
 
 DAY = 86400.0
 
@@ -296,18 +296,29 @@ def business_state(project: Project) -> dict:
     return state
 
 
-@pytest.fixture
-def uninterrupted_state(tmp_path_factory, sandbox, clock) -> dict:
-    """The end state of the same two runs without a kill, in its own project dir."""
+NEWCOMER = ids(1, offset=5000)[0]
+
+
+def serve_kill_world(sandbox, clock) -> list[str]:
     case_ids = kill_world(sandbox, clock)
-    newcomer = ids(1, offset=5000)[0]
-    serve_open_cases(sandbox, [newcomer])
-    root = tmp_path_factory.mktemp("uninterrupted")
-    reference = new_project(root, sandbox)
-    assert reference.run("--cases-file", ids_file(reference, case_ids)).returncode == 0
-    assert reference.run("--case-id", newcomer).returncode == 0
-    sandbox.requests.clear()
-    return {"state": business_state(reference), "case_ids": case_ids, "newcomer": newcomer}
+    serve_open_cases(sandbox, [NEWCOMER])
+    return case_ids
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_state(tmp_path_factory) -> dict:
+    """The end state of the same two runs without a kill, in its own project dir and sandbox.
+
+    The world is a pure function of the case ids and the fake clock's start, so each test's sandbox
+    serves the same reports.
+    """
+    clock = FakeClock()
+    with Sandbox(api_key=TEST_API_KEY, clock=clock) as sandbox:
+        case_ids = serve_kill_world(sandbox, clock)
+        reference = new_project(tmp_path_factory.mktemp("uninterrupted"), sandbox)
+        assert reference.run("--cases-file", ids_file(reference, case_ids)).returncode == 0
+        assert reference.run("--case-id", NEWCOMER).returncode == 0
+        return {"state": business_state(reference), "case_ids": case_ids}
 
 
 def pending_packages(project: Project) -> list[Path]:
@@ -331,8 +342,9 @@ def wait_for_line(process: subprocess.Popen, pattern: str, timeout: float = 60) 
 
 
 @pytest.mark.parametrize("step", ["fetching", "normalize", "load"])
-def test_a_run_killed_at_any_step_loses_and_duplicates_nothing(project, sandbox, uninterrupted_state, step):
-    case_ids = uninterrupted_state["case_ids"]
+def test_a_run_killed_at_any_step_loses_and_duplicates_nothing(project, sandbox, clock, uninterrupted_state, step):
+    case_ids = serve_kill_world(sandbox, clock)
+    assert case_ids == uninterrupted_state["case_ids"]
     sandbox.latency = 0.01
     process = project.start("--cases-file", ids_file(project, case_ids))
     if step == "fetching":
@@ -352,7 +364,7 @@ def test_a_run_killed_at_any_step_loses_and_duplicates_nothing(project, sandbox,
         assert pending_packages(project), "the kill did not land while a load package was in flight"
 
     # The next plain run names only new work; the ids handed to the killed run were stored before it fetched.
-    rerun = project.run("--case-id", uninterrupted_state["newcomer"])
+    rerun = project.run("--case-id", NEWCOMER)
     assert rerun.returncode == 0, rerun.stderr
     assert business_state(project) == uninterrupted_state["state"]
     assert count(project, "select count(*) from konnectnxt.cases") == len(case_ids) + 1

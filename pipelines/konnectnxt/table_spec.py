@@ -48,7 +48,8 @@ class Table:
     write_disposition: str
     columns: dict[str, str]
     personal: PersonalData
-    primary_key: tuple[str, ...] = ()
+    # The columns that identify a row (the merge table's primary key, or a snapshot row's position).
+    key: tuple[str, ...] = ()
     # Snapshot tables hold a case's rows of one report, replaced whole on every fetch of the case.
     snapshot: bool = False
     # Holds a case's data: --forget removes its rows, the summary counts them.
@@ -79,8 +80,8 @@ class Table:
         if self.snapshot:
             # merge_key, no primary key: every stored row of the case goes, the new snapshot comes in.
             hints["merge_key"] = CASE_ID
-        elif self.primary_key:
-            hints["primary_key"] = list(self.primary_key)
+        elif self.write_disposition == "merge":
+            hints["primary_key"] = list(self.key)
         return hints
 
 

@@ -46,7 +46,7 @@ _CHILD = {"case_id": "text", "check_key": "text"}
 TRACKED_CASES = Table(
     "tracked_cases",
     "merge",
-    primary_key=(CASE_ID,),
+    key=(CASE_ID,),
     columns=columns_of(TrackedCase, exclude=FROM_CASES),
     personal=NO_PERSONAL_DATA,
     per_case=True,
@@ -55,7 +55,7 @@ TRACKED_CASES = Table(
 CASES = Table(
     "cases",
     "merge",
-    primary_key=(CASE_ID,),
+    key=(CASE_ID,),
     columns=_columns(
         case_id="text",
         reference_id="text",
@@ -88,6 +88,7 @@ CHECKS = Table(
         remark="text",
     ),
     personal=PersonalData(columns=("remark",)),
+    key=(CASE_ID, "check_key"),
     snapshot=True,
     per_case=True,
     description="one row per check of a case's latest report",
@@ -97,6 +98,7 @@ ENTRIES = Table(
     "merge",
     columns=_columns(**_CHILD, entry_index="bigint"),
     personal=PersonalData(every_vendor_value=True, kept=("status", "result")),
+    key=(CASE_ID, "check_key", "entry_index"),
     snapshot=True,
     per_case=True,
     description="one row per entry of a multi-part check (employer, address, referee...)",
@@ -106,6 +108,7 @@ CHECK_FIELDS = Table(
     "merge",
     columns=_columns(**_CHILD, field_index="bigint", label="text", value="text"),
     personal=PersonalData(columns=("value",)),
+    key=(CASE_ID, "check_key", "field_index"),
     snapshot=True,
     per_case=True,
     description="one row per verified field of a check (label, value)",
@@ -115,6 +118,7 @@ CHECK_DOCUMENTS = Table(
     "merge",
     columns=_columns(**_CHILD, document_index="bigint", url="text"),
     personal=PersonalData(columns=("url",)),
+    key=(CASE_ID, "check_key", "document_index"),
     snapshot=True,
     per_case=True,
     description="one row per document URL of a check",
@@ -155,6 +159,7 @@ RUNS = Table(
     "append",
     columns=columns_of(RunRecord),
     personal=NO_PERSONAL_DATA,
+    key=("run_id",),
     not_null=("run_id",),
     description="a row per run: what it did and how it ended",
 )
@@ -163,6 +168,7 @@ SLA_TARGETS = Table(
     "replace",
     columns=_columns(check_type="text", sla_days="double"),
     personal=NO_PERSONAL_DATA,
+    key=("check_type",),
     not_null=("check_type",),
     description="days per check type before sla_breaches lists a check",
 )
@@ -177,7 +183,7 @@ REPORT_SETTINGS = Table(
 FORGOTTEN_CASES = Table(
     "forgotten_cases",
     "merge",
-    primary_key=(CASE_ID,),
+    key=(CASE_ID,),
     columns=_columns(case_id="text", forgotten_at="timestamp"),
     personal=NO_PERSONAL_DATA,
     description="ids erased with --forget, and when",

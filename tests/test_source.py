@@ -1,0 +1,272 @@
+"""The source and the run's steps in this process: real DuckDB files, reports served from memory, no HTTP.
+
+What the tables hold after polls (snapshot replacement, tombstones, history, personal data per table,
+forget) is tested here; the command-line contract is tested in test_pipeline_cli.py.
+"""
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from conftest import InProcess, assert_no_duplicates
+from konnectnxt.forget import delete_case_rows
+from konnectnxt.tables import TABLES
+
+A = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
+B = "6bc26096dfe54c44937b27063820dc28"
+SALT = "pepper-for-tests-123"
+
+
+def check(check_type, status="in_progress", result="pending", completed_at=None, **extra):
+    return {
+        "type": check_type,
+        "name": check_type.title(),
+        "status": status,
+        "result": result,
+        "completed_at": completed_at,
+        **extra,
+    }
+
+
+def report(status, result, checks, name="Zoë Unique-Candidate", generated="2026-06-15T10:30:00.000001+00:00"):
+    return {
+        "reference_id": "2605310236148021",
+        "generated_at": generated,
+        "status": status,
+        "result": result,
+        "candidate": {"name": name, "photo": "https://example.invalid/photo.png"},
+        "summary": {"total": len(checks)},
+        "checks": checks,
+    }
+
+
+def full_report(status="in_progress"):
+    """A case with a check of every kind: entries, fields, documents, two checks of one type."""
+    employment = check("employment", entries=[{"employer": "Infosys", "status": "completed", "result": "clear"}])
+    identity = check(
+        "identity_aadhaar",
+        "completed",
+        "clear",
+        "13 May, 2026, 11:02",
+        remark="Matched the register",
+        fields=[
+            {"label": "Name", "value": "Zoë Unique-Candidate"},
+            {"label": "Aadhaar Number", "value": "xxxxxxxx8300"},
+        ],
+        documents=["https://storage.example.invalid/aadhaar/page_1.png"],
+    )
+    return report(status, "pending", [employment, dict(employment, entries=[]), identity])
+
+
+def count(run: InProcess, sql: str) -> int:
+    return run.query(sql)[0][0]
+
+
+def test_a_new_snapshot_replaces_every_row_of_its_case_and_no_other(in_process):
+    in_process.reports.update({A: full_report(), B: full_report()})
+    in_process.poll(A, B)
+    for table in ["checks", "entries", "check_fields", "check_documents"]:
+        assert count(in_process, f"select count(*) from konnectnxt.{table} where case_id = '{A}'") > 0, table
+    assert in_process.query(f"select check_key from konnectnxt.checks where case_id = '{A}' order by 1") == [
+        ("employment",),
+        ("employment#2",),
+        ("identity_aadhaar",),
+    ]
+
+    # A's snapshot loses its multi-part checks, its fields and documents; B's stays as it was.
+    in_process.reports[A] = report("in_audit", "pending", [check("identity_aadhaar", "completed", "clear")])
+    in_process.poll()
+    assert in_process.query(f"select check_key from konnectnxt.checks where case_id = '{A}'") == [("identity_aadhaar",)]
+    for table in ["entries", "check_fields", "check_documents"]:
+        assert count(in_process, f"select count(*) from konnectnxt.{table} where case_id = '{A}'") == 0, table
+        assert count(in_process, f"select count(*) from konnectnxt.{table} where case_id = '{B}'") > 0, table
+    assert count(in_process, f"select count(*) from konnectnxt.checks where case_id = '{B}'") == 3
+
+    # An empty snapshot (the tombstone's case) removes every check; the tombstone itself is never stored.
+    in_process.reports[A] = report("in_audit", "pending", [])
+    in_process.poll()
+    assert count(in_process, f"select count(*) from konnectnxt.checks where case_id = '{A}'") == 0
+    for table in TABLES.snapshot:
+        assert count(in_process, f"select count(*) from konnectnxt.{table.name} where _tombstone") == 0
+    assert_no_duplicates(in_process)
+
+
+def test_history_keeps_every_change_only_once_including_a_reopen(in_process):
+    def serve(status, result, criminal, generated):
+        in_process.reports[A] = report(
+            status, result, [criminal, check("identity_aadhaar", "completed", "clear")], generated=generated
+        )
+
+    serve("in_progress", "pending", check("criminal"), "2026-06-15T10:00:00+00:00")
+    in_process.poll(A)
+    serve("in_progress", "pending", check("criminal"), "2026-06-15T11:00:00+00:00")  # only generated_at moved
+    in_process.poll()
+    assert count(in_process, "select count(*) from konnectnxt.case_status_history") == 1
+    assert count(in_process, "select count(*) from konnectnxt.check_status_history") == 2
+
+    done = check("criminal", "completed", "clear", "13 May, 2026, 11:02")
+    serve("in_audit", "pending", done, "2026-06-16T00:00:00+00:00")
+    in_process.poll()
+    serve("completed", "clear", done, "2026-06-17T00:00:00+00:00")
+    in_process.poll()
+    first_completed = in_process.query("select first_completed_at, last_completed_at from konnectnxt.cases")[0]
+    assert first_completed[0] is not None and first_completed[0] == first_completed[1]
+    assert in_process.poll().stats.due == 0  # terminal: not requested, nothing added
+
+    serve("in_progress", "pending", done, "2026-06-18T00:00:00+00:00")
+    in_process.poll(refresh_completed=True)
+    serve("completed", "clear", done, "2026-06-19T00:00:00+00:00")
+    in_process.poll()
+
+    history = in_process.query(
+        "select status, result, generated_at from konnectnxt.case_status_history order by observed_at"
+    )
+    assert [(s, r) for s, r, _ in history] == [
+        ("in_progress", "pending"),
+        ("in_audit", "pending"),
+        ("completed", "clear"),
+        ("in_progress", "pending"),
+        ("completed", "clear"),
+    ]
+    assert history[0][2] == datetime(2026, 6, 15, 10, tzinfo=UTC)
+    checks = in_process.query(
+        "select check_key, status, result from konnectnxt.check_status_history order by observed_at, check_key"
+    )
+    assert checks == [
+        ("criminal", "in_progress", "pending"),
+        ("identity_aadhaar", "completed", "clear"),
+        ("criminal", "completed", "clear"),
+    ]
+    first, last = in_process.query("select first_completed_at, last_completed_at from konnectnxt.cases")[0]
+    assert first == first_completed[0] and last > first
+    assert last == in_process.query("select max(observed_at) from konnectnxt.case_status_history")[0][0]
+
+
+def keyed(value: str) -> str:
+    return hmac.new(SALT.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def personal_values(run: InProcess) -> dict:
+    return {
+        "name": run.query("select candidate_name, candidate_photo, candidate_email from konnectnxt.cases")[0],
+        "fields": run.query("select value from konnectnxt.check_fields order by field_index"),
+        "remark": run.query("select remark from konnectnxt.checks where check_key = 'identity_aadhaar'")[0][0],
+        "url": run.query("select url from konnectnxt.check_documents")[0][0],
+        "entry": run.query('select employer, status, result, "from", verifier, phone from konnectnxt.entries')[0],
+    }
+
+
+def pii_report():
+    data = report(
+        "completed",
+        "clear",
+        [
+            check(
+                "identity_aadhaar",
+                "completed",
+                "clear",
+                "13 May, 2026, 11:02",
+                remark="Matched the register",
+                fields=[
+                    {"label": "Name", "value": "Zoë Unique-Candidate"},
+                    {"label": "Aadhaar Number", "value": "xxxxxxxx8300"},
+                    {"label": "Date of Birth", "value": "08-01-2001"},
+                ],
+                documents=["https://storage.example.invalid/aadhaar/page_1.png"],
+            ),
+            check(
+                "employment",
+                "completed",
+                "clear",
+                "13 May, 2026, 11:02",
+                entries=[
+                    {
+                        "employer": "Infosys Ltd",
+                        "status": "completed",
+                        "result": "clear",
+                        "from": "01-04-2019",
+                        "verifier": {"name": "Ritu Malhotra", "status": "completed"},
+                        "phone": "xxxxxx1234",
+                    }
+                ],
+            ),
+        ],
+    )
+    data["candidate"]["email"] = "zoe@example.invalid"
+    return data
+
+
+def test_each_pii_mode_protects_the_personal_columns_the_registry_declares_and_switching_rewrites_them(in_process):
+    in_process.reports[A] = pii_report()
+    in_process.poll(A)
+    kept = personal_values(in_process)
+    assert kept["name"] == ("Zoë Unique-Candidate", "https://example.invalid/photo.png", "zoe@example.invalid")
+
+    hashed = {"pii": "hash", "pii_salt": SALT}
+    assert in_process.poll(all_open=False, **hashed).stats.fetched == 1  # terminal, fetched again to rewrite
+    values = personal_values(in_process)
+    assert values["name"] == tuple(keyed(v) for v in kept["name"])
+    assert values["fields"] == [(keyed("Zoë Unique-Candidate"),), ("xxxxxxxx8300",), ("08-01-2001",)]
+    assert values["remark"] == keyed("Matched the register")
+    assert values["url"] == keyed("https://storage.example.invalid/aadhaar/page_1.png")
+    employer, status, result, started, verifier, phone = values["entry"]
+    assert (employer, status, result, started, phone) == (
+        keyed("Infosys Ltd"),
+        "completed",
+        "clear",
+        "01-04-2019",
+        "xxxxxx1234",
+    )
+    assert json.loads(verifier) == {"name": keyed("Ritu Malhotra"), "status": "completed"}
+    assert in_process.poll(all_open=False, **hashed).stats.due == 0  # rewritten once, then terminal again
+
+    in_process.poll(all_open=False, pii="drop")
+    values = personal_values(in_process)
+    assert values["name"] == (None, None, None) and values["remark"] is None and values["url"] is None
+    assert values["fields"] == [(None,), ("xxxxxxxx8300",), ("08-01-2001",)]
+    assert values["entry"][:4] == (None, "completed", "clear", "01-04-2019")
+    assert count(in_process, "select count(*) from konnectnxt.check_fields") == 3  # rows stay, values go
+
+    in_process.poll(all_open=False)  # back to keep: fetched again, names return
+    assert personal_values(in_process) == kept
+    assert len(in_process.client.requested) == 4
+
+
+@pytest.mark.parametrize("table", [t for t in TABLES if t.personal.columns], ids=lambda t: t.name)
+def test_hash_mode_leaves_no_declared_personal_value_in_clear(in_process, table):
+    in_process.reports[A] = pii_report()
+    in_process.poll(A, pii="hash", pii_salt=SALT)
+    for column in table.personal.columns:
+        stored = [row[0] for row in in_process.query(f"select {column} from konnectnxt.{table.name}")]
+        assert stored, f"{table.name}.{column} has no rows to check"
+        clear = [v for v in stored if v is not None and not (len(v) == 64 or v.startswith("xxx") or v[:2].isdigit())]
+        assert clear == [], f"{table.name}.{column} holds personal data in clear"
+
+
+def test_forget_deletes_a_case_from_every_table_that_holds_case_data_and_nothing_else(in_process):
+    in_process.reports.update({A: pii_report(), B: full_report()})
+    in_process.reports["f" * 32] = None
+    in_process.poll(A, B, "f" * 32)  # the missing id gives fetch_errors rows
+    in_process.reports["f" * 32] = full_report()
+    in_process.poll()
+    before_b = {
+        t.name: count(in_process, f"select count(*) from konnectnxt.{t.name} where case_id = '{B}'")
+        for t in TABLES.per_case
+    }
+
+    removed = delete_case_rows(in_process.warehouse, [A, "f" * 32])
+    assert set(removed[A]) == {t.name for t in TABLES.per_case if t.name != "fetch_errors"}
+    assert "fetch_errors" in removed["f" * 32]
+    for table in TABLES.per_case:
+        assert (
+            count(in_process, f"select count(*) from konnectnxt.{table.name} where case_id in ('{A}', '{'f' * 32}')")
+            == 0
+        )
+    after_b = {
+        t.name: count(in_process, f"select count(*) from konnectnxt.{t.name} where case_id = '{B}'")
+        for t in TABLES.per_case
+    }
+    assert after_b == before_b
