@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from konnectnxt.client import FetchOutcome
 from konnectnxt.polling import PollingRules, RunStats, poll_outcome
 from konnectnxt.schedule import TrackedCase
-from konnectnxt.tables import POLLED_TABLES
+from konnectnxt.tables import TABLES
 
 CASE = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 ADDED = datetime(2026, 6, 1, tzinfo=UTC)
@@ -57,7 +57,7 @@ def test_our_own_case_times_are_computed_once_and_the_case_row_carries_them():
 
 def test_a_report_gives_rows_for_every_table_it_touches_and_its_new_bookkeeping():
     polled = fetched(TrackedCase(CASE, "--case-id", ADDED), ADDED, data())
-    assert set(polled.rows) <= {table.name for table in POLLED_TABLES}
+    assert set(polled.rows) <= {table.name for table in TABLES.per_case}
     assert [row["check_key"] for row in polled.rows["checks"]] == ["criminal", "address"]
     assert polled.rows["entries"][0]["city"] == "Pune"
     assert polled.rows["tracked_cases"] == [polled.tracked.row()]

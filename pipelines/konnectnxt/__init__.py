@@ -19,10 +19,10 @@ from .table_spec import TOMBSTONE_COLUMN, Table
 from .tables import (
     ALWAYS_CREATED,
     FORGOTTEN_CASES,
-    POLLED_TABLES,
     REPORT_SETTINGS,
     RUNS,
     SLA_TARGETS,
+    TABLES,
     TRACKED_CASES,
 )
 
@@ -46,13 +46,13 @@ def konnectnxt(
     workers: int,
     stored_checks: StoredChecks | None = None,
 ) -> Sequence[DltResource]:
-    """Polls `due_cases` and emits their report rows and bookkeeping, one resource per table.
+    """Polls `due_cases` and emits their rows, one resource per table that holds case data.
 
     `stored_checks` (case_id -> check_key -> (status, result)) is what the warehouse holds now; a
     check's history gets a row only when its status or result differs from it.
     """
     polled = polled_cases(due_cases, client, rules, stats, workers, stored_checks or {})
-    return [polled | dlt.transformer(table_rows, **table.resource_hints())(table) for table in POLLED_TABLES]
+    return [polled | dlt.transformer(table_rows, **table.resource_hints())(table) for table in TABLES.per_case]
 
 
 @dlt.resource(selected=False)

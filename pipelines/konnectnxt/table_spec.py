@@ -52,7 +52,7 @@ class Table:
     key: tuple[str, ...] = ()
     # Snapshot tables hold a case's rows of one report, replaced whole on every fetch of the case.
     snapshot: bool = False
-    # Holds a case's data: --forget removes its rows, the summary counts them.
+    # Holds a case's data: polling writes it, --forget removes its rows, the summary counts them.
     per_case: bool = False
     not_null: tuple[str, ...] = (CASE_ID,)
     description: str = ""

@@ -232,17 +232,5 @@ TABLES = Registry(
         FORGOTTEN_CASES,
     )
 )
-# The tables one poll of a case writes to, in the order the polling source emits them.
-POLLED_TABLES = (
-    TRACKED_CASES,
-    CASE_STATUS_HISTORY,
-    CHECK_STATUS_HISTORY,
-    CASES,
-    CHECKS,
-    ENTRIES,
-    CHECK_FIELDS,
-    CHECK_DOCUMENTS,
-    FETCH_ERRORS,
-)
 # Tables created on the first load even when empty, so users can query them before any row exists.
 ALWAYS_CREATED = (CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, FETCH_ERRORS)
