@@ -18,10 +18,15 @@ import sys
 import traceback
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # dlt reads .dlt/ and we resolve relative DuckDB paths from the project dir: the repo, not the cwd.
 os.environ.setdefault("DLT_PROJECT_DIR", REPO_ROOT)
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bgv_dlt_context import project_data_dir
+
+# dlt's working dir lives in the project, never in a home or temp dir shared with other accounts.
+os.environ.setdefault("DLT_DATA_DIR", project_data_dir(os.environ["DLT_PROJECT_DIR"]))
 
 from konnectnxt.config import help_text
 from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError, describe
@@ -180,6 +185,7 @@ def write_last_error(pipeline_name: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # the working dir, the database and logs hold candidates' data: this account only
     args = parse_args(argv)
     configure_logging(args.verbose)
     request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo, args.forget)

@@ -125,6 +125,12 @@ def run_record(row: dict[str, Any], sla_days: dict[str, float], report_timezone:
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
+def warehouse_tables(tables: Sequence[Table]) -> Sequence[DltResource]:
+    """The given tables, created empty: a new or incomplete warehouse gets every table at once."""
+    return [dlt.resource([materialize_schema_item()], **table.resource_hints()) for table in tables]
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def forgotten_record(rows: list[dict[str, Any]]) -> DltResource:
     """Ids that were forgotten (--forget), with the time: nothing else of them is kept."""
     return dlt.resource([rows], **FORGOTTEN_CASES.resource_hints())

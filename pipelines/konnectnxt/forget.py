@@ -15,6 +15,7 @@ from .errors import CaseIdInputError
 from .run_lock import run_lock
 from .tables import FORGOTTEN_CASES, TABLES
 from .warehouse import Warehouse, lock_path, open_warehouse
+from .warehouse_check import prepare_warehouse
 
 logger = logging.getLogger("bgv")
 
@@ -41,9 +42,7 @@ def forget_cases(pipeline_name: str, values: Sequence[str]) -> ForgetReport:
     case_ids = list(dict.fromkeys(case_ids))
     with run_lock(lock_path(pipeline_name)):
         with open_warehouse(pipeline_name, configuration.lock_wait_seconds) as warehouse:
-            note = warehouse.finish_pending_packages()
-            if note:
-                logger.warning("%s", note)
+            prepare_warehouse(warehouse)
             removed = delete_case_rows(warehouse, case_ids)
             warehouse.load(forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), log_level=logging.DEBUG)
             purged = purge_loaded_packages(warehouse)

@@ -41,6 +41,7 @@ from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM,
 from .tables import RunRecord
 from .views import apply_views
 from .warehouse import Warehouse, duckdb_path, lock_path, open_warehouse
+from .warehouse_check import prepare_warehouse, remember_run
 
 logger = logging.getLogger("bgv")
 
@@ -108,6 +109,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         warehouse = stack.enter_context(open_warehouse(request.pipeline_name, configuration.lock_wait_seconds))
         report.destination = warehouse.label
         try:
+            report.notes.extend(warehouse.notes + prepare_warehouse(warehouse))
             register(warehouse, batch, report)
             due = pick_due(warehouse, request, configuration, report)
             if demo:
@@ -146,7 +148,10 @@ def admit_ids(request: RunRequest, configuration: KonnectNxtConfiguration) -> Ca
 
 
 def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport) -> None:
-    """Store the ids new to the warehouse (and those named again with --case-id) before any request."""
+    """Store the ids new to the warehouse (and those named again with --case-id) before any request.
+
+    Runs after pending data is loaded: a forget that pending data predates must not be undone by it.
+    """
     forgotten = forgotten_ids(warehouse) & set(batch.sources)
     comeback_ids = [case_id for case_id in forgotten if batch.sources[case_id] == FLAG_SOURCE]
     for case_id in sorted(forgotten - set(comeback_ids)):
@@ -154,9 +159,6 @@ def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport) -> Non
         report.note(f"skipped forgotten case {case_id} from {source}: only --case-id tracks it again")
     if comeback_ids:
         unforget(warehouse, comeback_ids)
-    note = warehouse.finish_pending_packages()
-    if note:
-        report.note(note)
     registrations = new_registrations(batch.sources, known_case_ids(warehouse), datetime.now(UTC))
     comebacks = [
         revived(case) for case in read_not_found_cases(warehouse) if batch.sources.get(case.case_id) == FLAG_SOURCE
@@ -266,6 +268,8 @@ def record_run(
         warehouse.load(record, log_level=logging.DEBUG)
     except Exception:  # the run's outcome matters more than its record
         logger.debug("writing the runs row failed", exc_info=True)
+        return
+    remember_run(warehouse, row.run_id, row.finished_at)
 
 
 def record_run_when_possible(

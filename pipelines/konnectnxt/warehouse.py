@@ -6,12 +6,14 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
 from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.common.runtime import run_context
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
@@ -20,6 +22,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from .errors import BgvError, ConfigurationError, DestinationError, cause_line, root_cause
 from .settings import DATASET_NAME, DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE, LOADER_FILE_FORMAT
 from .tables import TABLES
+from .working_dir import bind_to_destination
 
 logger = logging.getLogger("bgv")
 
@@ -58,6 +61,8 @@ class Warehouse:
     client: Any
     label: str
     is_duckdb: bool
+    # What binding the working dir to this warehouse did (pending data of another one set aside).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def dataset(self) -> str:
@@ -139,24 +144,37 @@ def open_warehouse(pipeline_name: str, lock_wait_seconds: float) -> Iterator[War
     except ConfigurationException as exc:
         raise ConfigurationError(f"pipeline configuration: {exc}") from None
     connection = None
-    if _is_duckdb(pipeline):
-        path = duckdb_path(pipeline_name)
-        connection = _connect_duckdb(path, lock_wait_seconds)
-        destination = dlt.destinations.duckdb(credentials=connection)
-        pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
-        label = path
-    else:
-        label = pipeline.destination.destination_name
     try:
+        if _is_duckdb(pipeline):
+            path = duckdb_path(pipeline_name)
+            connection = _connect_duckdb(path, lock_wait_seconds)
+            destination: Any = dlt.destinations.duckdb(credentials=connection)
+            label, fingerprint = path, f"duckdb:{path}#{DATASET_NAME}"
+        else:
+            destination = pipeline.destination
+            label, fingerprint = destination.destination_name, _server_fingerprint(pipeline)
+        notes = bind_to_destination(Path(pipeline.working_dir), fingerprint)
+        # (Re)attached after binding: the working dir may just have been reset for this warehouse.
+        pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
         client = pipeline.sql_client()
         client.open_connection()
         try:
-            yield Warehouse(pipeline, client, label, is_duckdb=connection is not None)
+            yield Warehouse(pipeline, client, label, is_duckdb=connection is not None, notes=notes)
         finally:
             client.close_connection()
     finally:
         if connection is not None:
             connection.close()
+
+
+def _server_fingerprint(pipeline: dlt.Pipeline) -> str:
+    """Which server warehouse this is, without its secrets: destination type, public credentials, dataset."""
+    credentials = pipeline.destination_client().config.credentials
+    fields = type(credentials).get_resolvable_fields() if credentials is not None else {}
+    public = ",".join(
+        f"{name}={getattr(credentials, name)}" for name, hint in sorted(fields.items()) if not is_secret_hint(hint)
+    )
+    return f"{pipeline.destination.destination_type}:{public}#{DATASET_NAME}"
 
 
 def _is_duckdb(pipeline: dlt.Pipeline) -> bool:
@@ -169,6 +187,8 @@ def _is_duckdb(pipeline: dlt.Pipeline) -> bool:
 
 
 def _connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        os.remove(path)  # an empty file holds no warehouse: DuckDB would refuse it, start a new one instead
     deadline = time.monotonic() + lock_wait_seconds
     waiting = False
     while True:
@@ -176,8 +196,8 @@ def _connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConne
             return duckdb.connect(path)
         except duckdb.Error as exc:
             message = str(exc)
-            if "lock" not in message.lower():
-                raise DestinationError(f"cannot open the DuckDB file {path}: {message.splitlines()[0]}") from None
+            if not _LOCKED.search(message):
+                raise DestinationError(_unopenable(path, message)) from None
             holder = _lock_holder(message)
             if time.monotonic() >= deadline:
                 raise DestinationError(
@@ -189,6 +209,29 @@ def _connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConne
                 logger.warning("the DuckDB file %s is busy (%s); waiting up to %g s", path, holder, lock_wait_seconds)
                 waiting = True
             time.sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
+
+
+# DuckDB's words for a file another process holds; "block" in a corruption message is not one of them.
+_LOCKED = re.compile(r"Could not set lock on file|Conflicting lock is held", re.IGNORECASE)
+_NEWER_FORMAT = re.compile(r"version number (\d+), but we can only read versions between (\d+) and (\d+)")
+
+
+def _unopenable(path: str, message: str) -> str:
+    """One line for a DuckDB file that cannot be opened: corrupt, written by a newer DuckDB, or else."""
+    first = message.splitlines()[0]
+    newer = _NEWER_FORMAT.search(message)
+    if newer:
+        return (
+            f"the DuckDB file {path} was written by a newer DuckDB (storage version {newer.group(1)}) than the "
+            f"installed duckdb {duckdb.__version__} reads (versions {newer.group(2)} to {newer.group(3)}): install "
+            "this project's pinned versions (pip install -e .) or open the file with the DuckDB that wrote it"
+        )
+    if "not a valid DuckDB database" in message or "Corrupt database" in message or "corrupt" in message.lower():
+        return (
+            f"the DuckDB file {path} is corrupt or not a DuckDB database ({first}); restore it from a backup, "
+            "or move it away and run again to start a new warehouse"
+        )
+    return f"cannot open the DuckDB file {path}: {first}"
 
 
 def _lock_holder(message: str) -> str:

@@ -1,0 +1,93 @@
+"""dlt's working dir belongs to one warehouse: pending packages made for another one are never loaded here.
+
+The working dir records the destination it was last used with. When the configuration points the
+pipeline at another warehouse, the data still pending for the old one is set aside (not loaded, not
+deleted) and the local state is dropped, so dlt takes the schema from the new warehouse; packages set
+aside earlier for the new warehouse come back and load first. Everything here is private: created
+0700, files 0600 (the CLI runs with umask 077).
+"""
+
+import hashlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+logger = logging.getLogger("bgv")
+DESTINATION_FILE = "bgv_destination.txt"
+# Where dlt keeps packages that are not loaded yet, relative to the working dir.
+PENDING_STAGES = ("normalize/extracted", "load/new", "load/normalized")
+
+
+def set_aside_dir(working_dir: Path, destination: str) -> Path:
+    """Where packages made for `destination` wait while the working dir serves another warehouse."""
+    digest = hashlib.sha256(destination.encode()).hexdigest()[:16]
+    return working_dir.parent / f"{working_dir.name}.set_aside" / digest
+
+
+def bound_destination(working_dir: Path) -> str | None:
+    try:
+        return (working_dir / DESTINATION_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def pending_packages(working_dir: Path) -> list[Path]:
+    packages = []
+    for stage in PENDING_STAGES:
+        folder = working_dir / stage
+        if folder.is_dir():
+            packages.extend(sorted(path for path in folder.iterdir() if path.is_dir()))
+    return packages
+
+
+def rebind(working_dir: Path, destination: str, previous: str) -> list[str]:
+    """Set aside what is pending for `previous`, drop the local state, bring back what waits for `destination`.
+
+    Returns lines for the log and the summary.
+    """
+    notes = []
+    pending = pending_packages(working_dir)
+    if pending:
+        target = set_aside_dir(working_dir, previous)
+        for package in pending:
+            stage = package.parent.relative_to(working_dir)
+            (target / stage).mkdir(parents=True, exist_ok=True)
+            shutil.move(str(package), str(target / stage / package.name))
+        notes.append(
+            f"the dlt working dir {working_dir} held {len(pending)} pending load package(s) made for another "
+            f"warehouse ({previous}); they were not loaded here and wait in {target} for that warehouse"
+        )
+    for entry in working_dir.iterdir():
+        if entry.name.endswith(".lock"):
+            continue
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    returning = set_aside_dir(working_dir, destination)
+    if returning.is_dir():
+        count = 0
+        for stage in PENDING_STAGES:
+            folder = returning / stage
+            if folder.is_dir():
+                (working_dir / stage).mkdir(parents=True, exist_ok=True)
+                for package in folder.iterdir():
+                    shutil.move(str(package), str(working_dir / stage / package.name))
+                    count += 1
+        shutil.rmtree(returning)
+        if count:
+            notes.append(f"{count} load package(s) set aside earlier for this warehouse are back and load first")
+    return notes
+
+
+def bind_to_destination(working_dir: Path, destination: str) -> list[str]:
+    """Make `working_dir` serve `destination` (see the module docstring); returns what it did, if anything."""
+    working_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in (working_dir.parent, working_dir):
+        if folder.stat().st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    previous = bound_destination(working_dir)
+    notes = rebind(working_dir, destination, previous) if previous and previous != destination else []
+    if previous != destination:
+        (working_dir / DESTINATION_FILE).write_text(destination + "\n", encoding="utf-8")
+    for note in notes:
+        logger.warning("%s", note)
+    return notes
