@@ -102,7 +102,10 @@ def configure_logging(verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("dlt").setLevel(logging.INFO if verbose else logging.WARNING)
+    # dlt's own lines (multi-line, tracebacks) only with --verbose: ours carry the root cause in one line.
+    # dlt sets its logger's level from [runtime] log_level when it starts, hence the env default.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "CRITICAL")
+    logging.getLogger("dlt").setLevel(os.environ["RUNTIME__LOG_LEVEL"])
 
 
 def format_summary(report: RunReport) -> str:

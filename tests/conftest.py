@@ -81,15 +81,18 @@ class Project:
     def data_dir(self) -> Path:
         return self.root / "dlt_data"
 
-    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+    def environment(self, env: dict[str, str | None] | None = None) -> dict[str, str]:
+        """The run's environment: the developer's shell minus our settings, the project's, then `env`
+        (a None value removes the variable)."""
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_ENV_PREFIXES)}
-        return {**inherited, **self.env, **(env or {})}
+        merged = {**inherited, **self.env, **(env or {})}
+        return {k: v for k, v in merged.items() if v is not None}
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+    def run(self, *args: str, env: dict[str, str | None] | None = None, timeout: float = 120) -> CliResult:
         """`python pipelines/bgv.py ARGS` in a new process (forked from one that imported dlt already)."""
         return CliResult(*prewarmed_cli().run(list(args), self.environment(env), self.root, timeout))
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(self, *args: str, env: dict[str, str | None] | None = None) -> subprocess.Popen:
         """The CLI in the background, stderr readable line by line (for kill and overlap tests)."""
         return subprocess.Popen(
             [sys.executable, str(BGV_SCRIPT), *args],
@@ -104,13 +107,13 @@ class Project:
         with duckdb.connect(str(file or self.duckdb_file), read_only=True) as connection:
             return connection.sql(sql).fetchall()
 
-    def leave_pending_registration(self, case_id: str, source: str) -> None:
+    def leave_pending_registration(self, case_id: str, source: str, pipelines_dir: Path | None = None) -> None:
         """What a run killed after normalize leaves behind: a load package registering `case_id`."""
         connection = duckdb.connect(str(self.duckdb_file))
         try:
             pipeline = dlt.pipeline(
                 "bgv",
-                pipelines_dir=str(self.data_dir / "pipelines"),
+                pipelines_dir=str(pipelines_dir or self.data_dir / "pipelines"),
                 dataset_name="konnectnxt",
                 destination=dlt.destinations.duckdb(credentials=connection),
             )

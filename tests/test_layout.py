@@ -97,7 +97,14 @@ def test_the_package_root_holds_sources_and_resources_only():
     tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
     functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
     decorated = {f.name for f in functions if f.decorator_list}
-    assert decorated == {"konnectnxt", "polled_cases", "case_registry", "run_record", "warehouse_tables", "forgotten_record"}
+    assert decorated == {
+        "konnectnxt",
+        "polled_cases",
+        "case_registry",
+        "run_record",
+        "warehouse_tables",
+        "forgotten_record",
+    }
     assert {f.name for f in functions} - decorated == {"table_rows"}  # the transformers' body
 
 

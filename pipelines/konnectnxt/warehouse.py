@@ -22,7 +22,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from .errors import BgvError, ConfigurationError, DestinationError, cause_line, root_cause
 from .settings import DATASET_NAME, DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE, LOADER_FILE_FORMAT
 from .tables import TABLES
-from .working_dir import bind_to_destination
+from .working_dir import bring_back, record_binding, set_aside_for_another_warehouse
 
 logger = logging.getLogger("bgv")
 
@@ -61,6 +61,8 @@ class Warehouse:
     client: Any
     label: str
     is_duckdb: bool
+    # Which warehouse this is (a path, or a server's public coordinates), for the working dir's binding.
+    fingerprint: str = ""
     # What binding the working dir to this warehouse did (pending data of another one set aside).
     notes: list[str] = field(default_factory=list)
 
@@ -115,7 +117,8 @@ class Warehouse:
         if not pipeline.has_pending_data:
             return None
         try:
-            pipeline.run()
+            pipeline.normalize()
+            pipeline.load()
             return "loaded the data a previous run left pending"
         except Exception as exc:
             logger.debug("finishing pending packages failed", exc_info=True)
@@ -153,13 +156,19 @@ def open_warehouse(pipeline_name: str, lock_wait_seconds: float) -> Iterator[War
         else:
             destination = pipeline.destination
             label, fingerprint = destination.destination_name, _server_fingerprint(pipeline)
-        notes = bind_to_destination(Path(pipeline.working_dir), fingerprint)
-        # (Re)attached after binding: the working dir may just have been reset for this warehouse.
+        working_dir = Path(pipeline.working_dir)
+        notes = set_aside_for_another_warehouse(working_dir, fingerprint)
+        # Attached (or created afresh) after that; packages waiting for this warehouse join it afterwards,
+        # since dlt wipes a working dir it creates.
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME, destination=destination)
+        notes += bring_back(working_dir, fingerprint)
+        record_binding(working_dir, fingerprint)
+        for note in notes:
+            logger.warning("%s", note)
         client = pipeline.sql_client()
         client.open_connection()
         try:
-            yield Warehouse(pipeline, client, label, is_duckdb=connection is not None, notes=notes)
+            yield Warehouse(pipeline, client, label, connection is not None, fingerprint, notes)
         finally:
             client.close_connection()
     finally:

@@ -13,8 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 from . import warehouse_tables
+from .settings import LOADER_FILE_FORMAT
 from .tables import RUNS, TABLES
 from .warehouse import Warehouse
+from .working_dir import record_binding
 
 logger = logging.getLogger("bgv")
 LAST_RUN_FILE = "bgv_last_run.json"
@@ -33,6 +35,7 @@ def prepare_warehouse(warehouse: Warehouse) -> list[str]:
         notes.append(note)
     # A new working dir takes its schema from the warehouse; a warehouse without our dataset resets it.
     warehouse.pipeline.sync_destination()
+    record_binding(Path(warehouse.pipeline.working_dir), warehouse.fingerprint)
     if not had_tables:
         note = f"new warehouse at {warehouse.label}: starting from the ids given to this run"
         logger.info("%s", note)
@@ -57,28 +60,38 @@ def existing_tables(warehouse: Warehouse) -> dict[str, set[str]]:
 
 def create_missing_tables(warehouse: Warehouse) -> None:
     """Every registered table, and every column the local schema knows, exists in the warehouse."""
+    pipeline = warehouse.pipeline
+    unknown = [
+        table
+        for table in TABLES
+        if not pipeline.default_schema_name or table.name not in pipeline.default_schema.tables
+    ]
+    if unknown:
+        # Extracting empty tables teaches the local schema their columns; the package loads below.
+        pipeline.extract(warehouse_tables(unknown), loader_file_format=LOADER_FILE_FORMAT)
+        pipeline.normalize()
     existing = existing_tables(warehouse)
-    missing = [table for table in TABLES if table.name not in existing]
-    if missing:
-        logger.debug("creating %s", ", ".join(table.name for table in missing))
-        warehouse.load(warehouse_tables(missing), log_level=logging.DEBUG)
-        existing = existing_tables(warehouse)
-    schema = warehouse.pipeline.default_schema
     lacking = [
         name
-        for name, table in schema.tables.items()
+        for name, table in pipeline.default_schema.tables.items()
         if not name.startswith("_dlt") and not set(table.get("columns", {})) <= existing.get(name, set())
     ]
     if lacking:
-        logger.debug("adding what the warehouse lacks of %s", ", ".join(lacking))
-        with warehouse.pipeline.destination_client() as client:
+        logger.debug("creating what the warehouse lacks of %s", ", ".join(lacking))
+        # Forced: the warehouse may carry this schema's version stamp without the tables it stands for.
+        with pipeline.destination_client() as client:
+            if not client.is_storage_initialized():
+                client.initialize_storage()
             client.update_stored_schema(force=True)
+    if pipeline.has_pending_data:
+        pipeline.load()
 
 
 def remember_run(warehouse: Warehouse, run_id: str, finished_at: datetime) -> None:
     """The last run recorded in the warehouse, kept locally: a restored older warehouse will not know it."""
     marker = Path(warehouse.pipeline.working_dir) / LAST_RUN_FILE
-    marker.write_text(json.dumps({"run_id": run_id, "finished_at": finished_at.isoformat()}), encoding="utf-8")
+    record = {"run_id": run_id, "finished_at": finished_at.isoformat(), "warehouse": warehouse.fingerprint}
+    marker.write_text(json.dumps(record), encoding="utf-8")
 
 
 def older_than_local_state(warehouse: Warehouse) -> str | None:
@@ -86,6 +99,8 @@ def older_than_local_state(warehouse: Warehouse) -> str | None:
     try:
         last = json.loads((Path(warehouse.pipeline.working_dir) / LAST_RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    if last.get("warehouse") != warehouse.fingerprint:
         return None
     known = warehouse.query(f"select count(*) from {{{RUNS.name}}} where run_id = %s", last.get("run_id"))
     if known and known[0][0]:

@@ -17,6 +17,8 @@ logger = logging.getLogger("bgv")
 DESTINATION_FILE = "bgv_destination.txt"
 # Where dlt keeps packages that are not loaded yet, relative to the working dir.
 PENDING_STAGES = ("normalize/extracted", "load/new", "load/normalized")
+# A package that finishes loading moves here; dlt creates these folders only when a step first runs.
+STAGE_FOLDERS = (*PENDING_STAGES, "load/loaded")
 
 
 def set_aside_dir(working_dir: Path, destination: str) -> Path:
@@ -41,11 +43,17 @@ def pending_packages(working_dir: Path) -> list[Path]:
     return packages
 
 
-def rebind(working_dir: Path, destination: str, previous: str) -> list[str]:
-    """Set aside what is pending for `previous`, drop the local state, bring back what waits for `destination`.
+def set_aside_for_another_warehouse(working_dir: Path, destination: str) -> list[str]:
+    """When `working_dir` last served another warehouse: move its pending packages aside, drop the rest.
 
-    Returns lines for the log and the summary.
+    dlt then creates a fresh working dir, whose schema comes from `destination`. Returns lines for the log.
     """
+    for folder in (working_dir.parent, working_dir):
+        if folder.is_dir() and folder.stat().st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    previous = bound_destination(working_dir)
+    if previous is None or previous == destination:
+        return []
     notes = []
     pending = pending_packages(working_dir)
     if pending:
@@ -58,36 +66,30 @@ def rebind(working_dir: Path, destination: str, previous: str) -> list[str]:
             f"the dlt working dir {working_dir} held {len(pending)} pending load package(s) made for another "
             f"warehouse ({previous}); they were not loaded here and wait in {target} for that warehouse"
         )
-    for entry in working_dir.iterdir():
-        if entry.name.endswith(".lock"):
-            continue
-        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    shutil.rmtree(working_dir)
+    return notes
+
+
+def bring_back(working_dir: Path, destination: str) -> list[str]:
+    """Packages set aside earlier for `destination` go back to the working dir and load first."""
     returning = set_aside_dir(working_dir, destination)
-    if returning.is_dir():
-        count = 0
-        for stage in PENDING_STAGES:
-            folder = returning / stage
-            if folder.is_dir():
-                (working_dir / stage).mkdir(parents=True, exist_ok=True)
-                for package in folder.iterdir():
-                    shutil.move(str(package), str(working_dir / stage / package.name))
-                    count += 1
-        shutil.rmtree(returning)
-        if count:
-            notes.append(f"{count} load package(s) set aside earlier for this warehouse are back and load first")
-    return notes
+    if not returning.is_dir():
+        return []
+    for stage in STAGE_FOLDERS:
+        (working_dir / stage).mkdir(parents=True, exist_ok=True)
+    count = 0
+    for stage in PENDING_STAGES:
+        folder = returning / stage
+        if folder.is_dir():
+            for package in folder.iterdir():
+                shutil.move(str(package), str(working_dir / stage / package.name))
+                count += 1
+    shutil.rmtree(returning)
+    return [f"{count} load package(s) set aside earlier for this warehouse are back and load first"] if count else []
 
 
-def bind_to_destination(working_dir: Path, destination: str) -> list[str]:
-    """Make `working_dir` serve `destination` (see the module docstring); returns what it did, if anything."""
+def record_binding(working_dir: Path, destination: str) -> None:
+    """Write down which warehouse the working dir serves (dlt may have wiped the working dir meanwhile)."""
     working_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for folder in (working_dir.parent, working_dir):
-        if folder.stat().st_mode & 0o077:
-            os.chmod(folder, 0o700)
-    previous = bound_destination(working_dir)
-    notes = rebind(working_dir, destination, previous) if previous and previous != destination else []
-    if previous != destination:
+    if bound_destination(working_dir) != destination:
         (working_dir / DESTINATION_FILE).write_text(destination + "\n", encoding="utf-8")
-    for note in notes:
-        logger.warning("%s", note)
-    return notes

@@ -1,0 +1,168 @@
+"""The warehouse is the truth: lost, replaced, restored or other warehouses never break a run or mix data.
+
+Each test drives the real CLI against the sandbox and real DuckDB files, and follows a run with a
+deleted, emptied, restored or switched warehouse on purpose.
+"""
+
+import re
+import shutil
+
+import duckdb
+
+from conftest import Project, assert_no_duplicates, new_project
+from konnectnxt.demo.fake_reports import demo_case_ids
+
+NO_KEY = {"SOURCES__KONNECTNXT__API_KEY": ""}
+A, B, C = "a" * 32, "b" * 32, "c" * 32
+
+
+def count(project: Project, sql: str, file=None) -> int:
+    return project.query(sql, file=file)[0][0]
+
+
+def serve(sandbox, *case_ids, status="in_progress", **extra):
+    for case_id in case_ids:
+        sandbox.add_case(case_id, {"status": status, "result": "pending", "checks": [{"type": "criminal", **extra}]})
+
+
+def assert_one_clean_line_or_none(stderr: str) -> None:
+    assert "Traceback" not in stderr
+    assert all(re.match(r"\d{4}-\d\d-\d\dT|bgv: ", line) for line in stderr.splitlines()), stderr
+
+
+def test_a_deleted_demo_database_comes_back_as_a_fresh_demo(project):
+    demo_file = project.root / "bgv_demo.duckdb"
+    assert project.run("--demo", env=NO_KEY).returncode == 0
+    demo_file.unlink()
+    again = project.run("--demo", env=NO_KEY)
+    assert again.returncode == 0, again.stderr
+    assert f"new warehouse at {demo_file}: starting from the ids given to this run" in again.stderr
+    assert_one_clean_line_or_none(again.stderr)
+    assert count(project, "select count(*) from konnectnxt.cases", demo_file) == 50
+    assert {r[0] for r in project.query("select case_id from konnectnxt.tracked_cases", file=demo_file)} == set(
+        demo_case_ids()
+    )
+    assert project.run("--demo", env=NO_KEY).returncode == 0  # and every later run works too
+
+
+def test_a_lost_or_emptied_warehouse_is_rebuilt_from_the_ids_given_to_the_run(project, sandbox):
+    serve(sandbox, A, B)
+    assert project.run("--case-id", A).returncode == 0
+    for damage in ("delete", "empty file", "new database without tables"):
+        if damage == "delete":
+            project.duckdb_file.unlink()
+        elif damage == "empty file":
+            project.duckdb_file.write_bytes(b"")
+        else:
+            project.duckdb_file.unlink()
+            duckdb.connect(str(project.duckdb_file)).close()
+        result = project.run("--case-id", B)
+        assert result.returncode == 0, (damage, result.stderr)
+        assert "new warehouse at" in result.stderr, damage
+        assert_one_clean_line_or_none(result.stderr)
+        # Only what this run was given: A is not invented back from local state.
+        assert project.query("select case_id from konnectnxt.tracked_cases") == [(B,)], damage
+        tables = {r[0] for r in project.query("select table_name from information_schema.tables")}
+        assert {"cases", "checks", "fetch_errors", "check_status_history", "runs", "raw_reports"} - {
+            "raw_reports"
+        } <= tables
+
+
+def test_tables_dropped_from_the_warehouse_are_created_again(project, sandbox):
+    serve(sandbox, A)
+    assert project.run("--case-id", A).returncode == 0
+    with duckdb.connect(str(project.duckdb_file)) as connection:
+        connection.execute("drop table konnectnxt.check_status_history")
+        connection.execute("drop table konnectnxt.fetch_errors")
+        connection.execute("alter table konnectnxt.checks drop column remark")
+    serve(sandbox, A, status="in_audit", remark="all good")
+    result = project.run("--all-open")
+    assert result.returncode == 0, result.stderr
+    assert count(project, "select count(*) from konnectnxt.check_status_history") == 0  # no check changed
+    assert count(project, "select count(*) from konnectnxt.fetch_errors") == 0
+    assert project.query("select remark from konnectnxt.checks") == [("all good",)]
+    assert count(project, "select count(*) from konnectnxt.case_status_history") == 2
+
+
+def test_a_restored_older_backup_polls_its_open_cases_again_and_invents_nothing(project, sandbox, clock):
+    serve(sandbox, A, B)
+    assert project.run("--case-id", A, "--case-id", B).returncode == 0
+    backup = project.root / "backup.duckdb"
+    shutil.copy(project.duckdb_file, backup)
+    serve(sandbox, A, status="completed")
+    serve(sandbox, C)
+    assert project.run("--all-open", "--case-id", C).returncode == 0
+    assert count(project, "select count(*) from konnectnxt.tracked_cases") == 3
+
+    shutil.copy(backup, project.duckdb_file)
+    requests_before = len(sandbox.requests_for(A))
+    restored = project.run("--all-open")
+    assert restored.returncode == 0, restored.stderr
+    assert "the warehouse is older than the local state" in restored.stderr
+    assert len(sandbox.requests_for(A)) == requests_before + 1  # open in the backup: polled again
+    assert sorted(r[0] for r in project.query("select case_id from konnectnxt.tracked_cases")) == [A, B]
+    assert project.query(f"select status from konnectnxt.cases where case_id = '{A}'") == [("completed",)]
+    history = project.query(
+        f"select status from konnectnxt.case_status_history where case_id = '{A}' order by observed_at"
+    )
+    assert history == [("in_progress",), ("completed",)]
+    assert_no_duplicates(project)
+
+
+def test_a_new_working_dir_takes_the_schema_of_an_existing_warehouse(project, sandbox):
+    serve(sandbox, A, pincode=560034)
+    assert project.run("--case-id", A).returncode == 0
+    shutil.rmtree(project.data_dir)
+    serve(sandbox, A, pincode="560034A")
+    result = project.run("--all-open")
+    assert result.returncode == 0, result.stderr
+    values = project.query("select * from konnectnxt.checks")
+    assert values and "560034A" in repr(values) and "560034" in repr(values)
+
+
+def test_pointing_the_pipeline_at_another_file_starts_a_new_warehouse_and_leaves_the_old_one(project, sandbox):
+    serve(sandbox, A, B)
+    assert project.run("--case-id", A).returncode == 0
+    other = project.root / "other.duckdb"
+    moved = {"DESTINATION__DUCKDB__CREDENTIALS": str(other)}
+    result = project.run("--case-id", B, env=moved)
+    assert result.returncode == 0, result.stderr
+    assert f"new warehouse at {other}" in result.stderr
+    assert project.query("select case_id from konnectnxt.tracked_cases", file=other) == [(B,)]
+    assert project.query("select case_id from konnectnxt.tracked_cases") == [(A,)]
+    back = project.run("--all-open")
+    assert back.returncode == 0, back.stderr
+    assert "new warehouse" not in back.stderr
+    assert project.query("select case_id from konnectnxt.tracked_cases") == [(A,)]
+
+
+def test_pending_data_only_ever_loads_into_the_warehouse_it_was_made_for(project, sandbox):
+    serve(sandbox, A, B, C)
+    assert project.run("--case-id", A).returncode == 0
+    project.leave_pending_registration(C, "interrupted")  # made for bgv.duckdb
+    other = project.root / "other.duckdb"
+    moved = project.run("--case-id", B, env={"DESTINATION__DUCKDB__CREDENTIALS": str(other)})
+    assert moved.returncode == 0, moved.stderr
+    assert "pending load package(s) made for another warehouse" in moved.stderr
+    assert count(project, f"select count(*) from konnectnxt.tracked_cases where case_id = '{C}'", other) == 0
+    assert count(project, f"select count(*) from konnectnxt.tracked_cases where case_id = '{C}'") == 0
+
+    home = project.run("--all-open")
+    assert home.returncode == 0, home.stderr
+    assert "set aside earlier for this warehouse are back" in home.stderr
+    assert project.query(f"select source from konnectnxt.tracked_cases where case_id = '{C}'") == [("interrupted",)]
+    assert count(project, f"select count(*) from konnectnxt.tracked_cases where case_id = '{C}'", other) == 0
+
+
+def test_two_checkouts_with_default_settings_never_share_a_working_dir(tmp_path, sandbox):
+    serve(sandbox, A, B)
+    first, second = (new_project(tmp_path / name, sandbox) for name in ("one", "two"))
+    for project, case_id in ((first, A), (second, B)):
+        project.root.mkdir()
+        result = project.run("--case-id", case_id, env={"DLT_DATA_DIR": None})
+        assert result.returncode == 0, result.stderr
+        assert (project.root / ".dlt" / "data" / "pipelines" / "bgv" / "state.json").is_file()
+        assert (project.root / ".dlt" / "data" / "pipelines").stat().st_mode & 0o077 == 0
+    first.leave_pending_registration(C, "interrupted", first.root / ".dlt" / "data" / "pipelines")
+    assert second.run("--all-open", env={"DLT_DATA_DIR": None}).returncode == 0
+    assert second.query("select case_id from konnectnxt.tracked_cases") == [(B,)]
