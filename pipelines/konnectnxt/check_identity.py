@@ -20,9 +20,10 @@ the checks of the new report:
 A paired check keeps its stored key. A new check left unpaired takes, in report order, the lowest
 free key of its type: `type`, then `type#2`, `type#3`... skipping every key already given. A stored
 check left unpaired is gone and has no key in the new report. Step 3 pairs every leftover, so a type
-never loses and gains a check in the same report: a key is never handed from one check to another
-within one report, but a key freed in an earlier report may later go to a newcomer. With no stored
-checks every check is new, which gives the positional keys of earlier versions (`type`, `type#2`...).
+never both loses and gains a check in one report (a check replaced by one holding nothing alike
+counts as the same check and keeps its key): a newcomer never takes a key freed in the same report,
+but a key freed in an earlier report may go to a later newcomer. With no stored checks every check
+is new, which gives the positional keys of earlier versions (`type`, `type#2`...).
 
 Whether a report changed is decided by `report_fingerprint`, which ignores `generated_at` and the
 order of checks, of the entries of a check, of its fields and of its documents. The order of every
