@@ -5,14 +5,13 @@ from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from konnectnxt.demo.fake_reports import demo_case_ids, demo_timelines
+from konnectnxt.demo.fake_reports import demo_case_ids, demo_timelines, timeline_for
 from konnectnxt.transform import CaseTimes, report_rows
-
-IST = ZoneInfo("Asia/Kolkata")
 
 START = 1_780_000_000.0
 MINUTE = 60
 DAY = 86400
+IST = ZoneInfo("Asia/Kolkata")
 RESULTS = {"clear", "minor_discrepancy", "discrepancy", "unable_to_verify", "not_available", "pending"}
 SEVERITY = ["discrepancy", "minor_discrepancy", "unable_to_verify", "not_available", "clear"]
 WHERE_DISCREPANCIES_ARE = {"employment", "address", "education"}
@@ -42,10 +41,15 @@ def stage_of(report):
     return report["status"], report["result"], checks
 
 
+@cache
 def stages_at(seconds_after_start, started_at=START):
     """Every demo case's stage, in id order; equal to `stage_of` its report (tested below), only cheaper."""
     stages = [timeline.stage_at(started_at + seconds_after_start) for timeline in timelines_from(started_at)]
-    return [(stage.status, stage.result, stage.checks) for stage in stages]
+    return tuple((stage.status, stage.result, stage.checks) for stage in stages)
+
+
+def statuses_at(seconds_after_start):
+    return [status for status, _, _ in stages_at(seconds_after_start)]
 
 
 @cache
@@ -57,6 +61,11 @@ def finished_reports():
     return reports_at(ALL_FINISHED)
 
 
+def details(entry):
+    """An entry without what changes as it progresses."""
+    return {key: value for key, value in entry.items() if key not in ("status", "result", "feedback", "flags")}
+
+
 def test_demo_has_50_stable_ids():
     ids = demo_case_ids()
     assert len(ids) == len(set(ids)) == 50
@@ -65,7 +74,7 @@ def test_demo_has_50_stable_ids():
 
 
 def test_demo_starts_with_ten_finished_cases_one_rejected():
-    statuses = [status for status, _, _ in stages_at(0)]
+    statuses = statuses_at(0)
     assert statuses.count("in_progress") == 40
     assert statuses.count("completed") == 9 and statuses.count("rejected") == 1
 
@@ -96,8 +105,9 @@ def test_some_checks_cannot_be_verified_and_some_lack_information():
     checks = [check for report in finished_reports() for check in report["checks"]]
     unable = [check for check in checks if check["result"] == "unable_to_verify"]
     insufficient = [check for check in checks if check["result"] == "not_available"]
-    assert len(unable) == 4 and all(check["remark"] for check in unable)
-    assert len(insufficient) == 3
+    assert Counter(check["type"] for check in unable) == {"reference": 2, "education": 1, "employment": 1}
+    assert all(check["remark"] for check in unable)
+    assert Counter(check["type"] for check in insufficient) == {"employment": 1, "education": 1, "address": 1}
     assert all(check["remark"].startswith("Insufficient information provided") for check in insufficient)
 
 
@@ -133,14 +143,32 @@ def test_checks_take_days_to_weeks_by_type():
 
 def test_a_report_shows_its_case_stage():
     for elapsed in [0, 15, 45, 10 * MINUTE, 30 * MINUTE, ALL_FINISHED]:
-        assert [stage_of(report) for report in reports_at(elapsed)] == stages_at(elapsed)
+        assert tuple(stage_of(report) for report in reports_at(elapsed)) == stages_at(elapsed)
 
 
-def test_any_two_demo_runs_a_minute_apart_in_the_first_hour_see_a_change_even_if_one_is_15s_early():
-    stages = {second: stages_at(second) for second in range(0, 60 * MINUTE + 1, 5)}
+def test_open_case_j_completes_its_last_checks_then_enters_audit_at_45_plus_90j_seconds_and_closes_570s_later():
+    open_cases = timelines_from(START)[10:]
+    for j, timeline in enumerate(open_cases):
+        assert timeline.audit_at - START == 45 + 90 * j
+        assert timeline.closed_at - START == 615 + 90 * j
+        last_three = sorted(check.done_at - timeline.audit_at for check in timeline.checks)[-3:]
+        assert last_three == [-960, -30, 0]
+
+
+def test_something_changes_every_30s_from_15s_to_59min15s():
+    assert stages_at(14) == stages_at(0) != stages_at(15)
+    for first_run in range(0, 3525 + 1, 5):
+        assert stages_at(first_run) != stages_at(first_run + 30), f"nothing changes from {first_run}s to +30s"
+
+
+def test_any_two_demo_runs_a_minute_apart_in_the_first_hour_see_a_change():
     for first_run in range(0, 59 * MINUTE + 1, 5):
-        for gap in [45, MINUTE]:
-            assert stages[first_run] != stages[first_run + gap], f"nothing changes from {first_run}s to +{gap}s"
+        assert stages_at(first_run) != stages_at(first_run + MINUTE), f"nothing changes from {first_run}s to +60s"
+
+
+def test_a_case_changes_status_at_least_every_90s_in_the_first_hour():
+    for first_run in range(0, 60 * MINUTE - 90 + 1, 5):
+        assert statuses_at(first_run) != statuses_at(first_run + 90), f"no status changes from {first_run}s to +90s"
 
 
 def test_cases_enter_audit_and_close_throughout_the_hour():
@@ -153,7 +181,7 @@ def test_cases_enter_audit_and_close_throughout_the_hour():
 
 
 def test_every_case_is_terminal_after_69_minutes_and_nothing_changes_afterwards():
-    assert sum(status == "in_audit" for status, _, _ in stages_at(68 * MINUTE)) == 1
+    assert statuses_at(68 * MINUTE).count("in_audit") == 1
     finished = stages_at(ALL_FINISHED)
     assert all(status in ("completed", "rejected") for status, _, _ in finished)
     for later in [ALL_FINISHED + MINUTE, ALL_FINISHED + 30 * DAY]:
@@ -176,6 +204,15 @@ def test_a_check_keeps_its_details_while_other_checks_complete():
         assert before["candidate"] == after["candidate"]
         for check_before, check_after in zip(before["checks"], after["checks"]):
             assert check_before.get("fields") == check_after.get("fields")
+            entries_before, entries_after = check_before.get("entries", []), check_after.get("entries", [])
+            assert [details(e) for e in entries_before] == [details(e) for e in entries_after]
+
+
+def test_generated_cases_beyond_the_demo_are_mostly_clear_too():
+    reports = [timeline_for(f"{n:032x}", START - 30 * DAY, 20 * DAY).report(START) for n in range(1, 501)]
+    assert sum(report["result"] == "clear" for report in reports) / len(reports) > 0.5
+    findings = [c["type"] for r in reports for c in r["checks"] if c["result"] in ("discrepancy", "minor_discrepancy")]
+    assert sum(t in WHERE_DISCREPANCIES_ARE for t in findings) / len(findings) > 0.8
 
 
 def test_reports_are_realistic_and_parse():
