@@ -101,32 +101,25 @@ REMARKS_BY_RESULT = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A scripted outcome of one check of a demo case."""
-
-    check_type: str
-    result: str
-
-
-# The demo's 50 cases by index (0-9 finished before the demo starts); every other check comes back clear.
+# The demo's 50 cases by index (0-9 finished before the demo starts): check type -> result where it is not
+# clear; every other check comes back clear.
 DEMO_FINDINGS = {
-    1: (Finding("employment", "minor_discrepancy"),),
-    3: (Finding("address", "discrepancy"),),
-    6: (Finding("identity_pan", "minor_discrepancy"),),
-    9: (Finding("employment", "not_available"),),
-    12: (Finding("employment", "discrepancy"),),
-    15: (Finding("reference", "unable_to_verify"),),
-    18: (Finding("education", "minor_discrepancy"),),
-    21: (Finding("address", "not_available"),),
-    24: (Finding("employment", "discrepancy"), Finding("reference", "unable_to_verify")),
-    29: (Finding("employment", "minor_discrepancy"),),
-    32: (Finding("education", "unable_to_verify"),),
-    35: (Finding("address", "minor_discrepancy"),),
-    38: (Finding("education", "discrepancy"),),
-    41: (Finding("education", "not_available"),),
-    44: (Finding("employment", "unable_to_verify"),),
-    47: (Finding("employment", "minor_discrepancy"),),
+    1: {"employment": "minor_discrepancy"},
+    3: {"address": "discrepancy"},
+    6: {"identity_pan": "minor_discrepancy"},
+    9: {"employment": "not_available"},
+    12: {"employment": "discrepancy"},
+    15: {"reference": "unable_to_verify"},
+    18: {"education": "minor_discrepancy"},
+    21: {"address": "not_available"},
+    24: {"employment": "discrepancy", "reference": "unable_to_verify"},
+    29: {"employment": "minor_discrepancy"},
+    32: {"education": "unable_to_verify"},
+    35: {"address": "minor_discrepancy"},
+    38: {"education": "discrepancy"},
+    41: {"education": "not_available"},
+    44: {"employment": "unable_to_verify"},
+    47: {"employment": "minor_discrepancy"},
 }
 # Rejected by the vendor's audit: the candidate never sent the documents a check needed.
 DEMO_REJECTED = frozenset({9, 41})
