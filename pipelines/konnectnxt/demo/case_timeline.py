@@ -220,6 +220,6 @@ def _entry(plan: CheckPlan, index: int, check_done: bool, rng: random.Random, em
 
 
 def _with_initials(name: str) -> str:
-    """ "Priya Raghavan" as a PAN card may print it: "P. Raghavan"."""
+    """A name as a PAN card may print it, given names as initials: "Priya Raghavan" as "P. Raghavan"."""
     *given, family = name.split()
     return " ".join([*(f"{part[0]}." for part in given), family])
