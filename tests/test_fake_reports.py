@@ -73,10 +73,12 @@ def test_demo_has_50_stable_ids():
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
-def test_demo_starts_with_ten_finished_cases_one_rejected():
+def test_demo_starts_with_ten_finished_cases_one_rejected_six_of_them_clear():
     statuses = statuses_at(0)
     assert statuses.count("in_progress") == 40
     assert statuses.count("completed") == 9 and statuses.count("rejected") == 1
+    finished_results = Counter(result for status, result, _ in stages_at(0) if status != "in_progress")
+    assert finished_results == {"clear": 6, "minor_discrepancy": 2, "discrepancy": 1, "not_available": 1}
 
 
 def test_finished_demo_cases_are_mostly_clear_with_a_minority_of_findings():
@@ -181,6 +183,7 @@ def test_cases_enter_audit_and_close_throughout_the_hour():
 
 
 def test_every_case_is_terminal_after_69_minutes_and_nothing_changes_afterwards():
+    assert statuses_at(60 * MINUTE).count("in_audit") == 6 and statuses_at(60 * MINUTE).count("in_progress") == 0
     assert statuses_at(68 * MINUTE).count("in_audit") == 1
     finished = stages_at(ALL_FINISHED)
     assert all(status in ("completed", "rejected") for status, _, _ in finished)
