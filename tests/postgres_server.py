@@ -28,6 +28,7 @@ from typing import Any
 SUPERUSER = "postgres"
 TEST_DATABASE = "bgv_test"
 FALLBACK_OS_USER = "bgv-postgres"
+DEBIAN_INSTALL_DIR = Path("/usr/lib/postgresql")
 INSTALL_HINT = (
     "the PostgreSQL server binaries (initdb, pg_ctl) are not on PATH nor in /usr/lib/postgresql/*/bin; "
     "install them, e.g. `apt-get install postgresql-15` (Debian/Ubuntu) or `brew install postgresql@15`"
@@ -131,10 +132,11 @@ def postgres_bin_dir() -> str:
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return str(Path(on_path).resolve().parent)
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name), reverse=True
-    )
-    for initdb in versions:
+
+    def version(initdb: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in initdb.parent.parent.name.split(".") if part.isdigit())
+
+    for initdb in sorted(DEBIAN_INSTALL_DIR.glob("*/bin/initdb"), key=version, reverse=True):
         if (initdb.parent / "pg_ctl").exists():
             return str(initdb.parent)
     raise PostgresNotInstalled(INSTALL_HINT)

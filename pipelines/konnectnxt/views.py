@@ -38,10 +38,6 @@ class View:
         """The dataset tables the query reads (its own CTEs aside)."""
         return {table.name for table in _dataset_tables(self._parse())}
 
-    def query_in(self, dialect: str, qualified_name: QualifiedName) -> str:
-        """The query in `dialect`, each dataset table replaced by its qualified name there."""
-        return _sql(self._qualified_query(dialect, qualified_name), dialect)
-
     def create_sql(self, dialect: str, qualified_name: QualifiedName, replace: bool = True) -> str:
         """`create [or replace] view <qualified name> as <query>` in `dialect`."""
         create = exp.Create(
