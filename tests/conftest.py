@@ -26,6 +26,8 @@ from konnectnxt.tables import TABLES, TRACKED_CASES
 from konnectnxt.warehouse import Warehouse
 from prewarmed_cli import PrewarmedCli
 
+pytest_plugins = ["postgres_fixtures"]  # postgres_server, postgres_url
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BGV_SCRIPT = REPO_ROOT / "pipelines" / "bgv.py"
 SAMPLES = Path(__file__).resolve().parent / "samples"

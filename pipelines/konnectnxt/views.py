@@ -1,19 +1,120 @@
-"""The analytics views: plain SQL files in `views/`, re-created after every run."""
+"""The analytics views: one query per view in `views/<name>.sql`, created in each destination's SQL dialect.
+
+The queries are written once, in DuckDB's SQL restricted to what sqlglot transpiles faithfully, and
+name the dataset's tables unqualified (`from cases c`), so they also run as they are in the DuckDB CLI
+after `use konnectnxt`. Creating a view qualifies every table with the destination's own
+qualified name (dataset, and catalog where it has one) and writes the query in its dialect.
+"""
 
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
+
+import sqlglot
+from dlt.destinations.sql_client import SqlClientBase
+from sqlglot import exp
 
 from .errors import cause_line
 from .warehouse import Warehouse
 
 logger = logging.getLogger("bgv")
 VIEWS_DIR = Path(__file__).parent / "views"
+SOURCE_DIALECT = "duckdb"
+
+QualifiedName = Callable[[str], str]
+"""A table or view name -> its qualified, quoted name in the destination's dialect (`"konnectnxt"."cases"`)."""
 
 
-def apply_views(warehouse: Warehouse) -> None:
-    """(Re)create every view; a failure is logged, not fatal: the data is loaded already."""
-    for sql_file in sorted(VIEWS_DIR.glob("*.sql")):
+@dataclass(frozen=True)
+class View:
+    """A view's name and its query as written in `views/<name>.sql`."""
+
+    name: str
+    query: str
+
+    def tables(self) -> set[str]:
+        """The dataset tables the query reads (its own CTEs aside)."""
+        return {table.name for table in _dataset_tables(self._parse())}
+
+    def create_sql(self, dialect: str, qualified_name: QualifiedName, replace: bool = True) -> str:
+        """`create [or replace] view <qualified name> as <query>` in `dialect`."""
+        create = exp.Create(
+            this=exp.to_table(qualified_name(self.name), dialect=dialect),
+            kind="VIEW",
+            replace=replace,
+            expression=self._qualified_query(dialect, qualified_name),
+        )
+        return _sql(create, dialect)
+
+    def drop_sql(self, dialect: str, qualified_name: QualifiedName) -> str:
+        drop = exp.Drop(tables=[exp.to_table(qualified_name(self.name), dialect=dialect)], kind="VIEW", exists=True)
+        return _sql(drop, dialect)
+
+    def _qualified_query(self, dialect: str, qualified_name: QualifiedName) -> exp.Expression:
+        tree = self._parse()
+        for table in _dataset_tables(tree):
+            qualified = exp.to_table(qualified_name(table.name), dialect=dialect)
+            for part in ("this", "db", "catalog"):
+                table.set(part, qualified.args.get(part))
+        return tree
+
+    def _parse(self) -> exp.Expression:
+        return sqlglot.parse_one(self.query, read=SOURCE_DIALECT)
+
+
+class ViewFailure(NamedTuple):
+    """A view that could not be created, and the database's (or sqlglot's) one-line reason."""
+
+    view: str
+    message: str
+
+
+def load_views(directory: Path = VIEWS_DIR) -> list[View]:
+    """Every `<name>.sql` in `directory`, by name."""
+    return [View(path.stem, path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.sql"))]
+
+
+def apply_views(warehouse: Warehouse, views: Sequence[View] | None = None) -> list[ViewFailure]:
+    """(Re)create every view in the warehouse's dataset; returns those that failed, each logged as a warning.
+
+    A failed view does not stop the others: the data is loaded already.
+    """
+    client = warehouse.client
+    dialect = client.capabilities.sqlglot_dialect or SOURCE_DIALECT
+    failures = []
+    for view in load_views() if views is None else views:
         try:
-            warehouse.client.execute_sql(sql_file.read_text(encoding="utf-8"))
-        except Exception as exc:  # noqa: BLE001 - a missing view must not fail the run
-            logger.warning("view %s not created: %s", sql_file.stem, cause_line(exc))
+            _create_or_replace(client, view, dialect)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported per view
+            failure = ViewFailure(view.name, cause_line(exc))
+            logger.warning("view %s not created: %s", failure.view, failure.message)
+            failures.append(failure)
+    return failures
+
+
+def _create_or_replace(client: SqlClientBase[Any], view: View, dialect: str) -> None:
+    qualified_name = client.make_qualified_table_name
+    try:
+        client.execute_sql(view.create_sql(dialect, qualified_name))
+        return
+    except Exception as exc:
+        # PostgreSQL (and its kin) refuse `create or replace` when the columns change; where DDL is
+        # transactional, drop and create at once so readers see the old view or the new one.
+        if not client.capabilities.supports_ddl_transactions:
+            raise
+        logger.debug("create or replace view %s failed (%s); dropping and creating it", view.name, cause_line(exc))
+    with client.begin_transaction():
+        client.execute_sql(view.drop_sql(dialect, qualified_name))
+        client.execute_sql(view.create_sql(dialect, qualified_name, replace=False))
+
+
+def _sql(tree: exp.Expression, dialect: str) -> str:
+    # RAISE: a construct the dialect lacks fails the view instead of giving silently wrong SQL.
+    return tree.sql(dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE, comments=False)
+
+
+def _dataset_tables(tree: exp.Expression) -> list[exp.Table]:
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return [table for table in tree.find_all(exp.Table) if table.name not in ctes and not table.db]

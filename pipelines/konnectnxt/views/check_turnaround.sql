@@ -1,28 +1,28 @@
 -- Turnaround of a check (fractional days) = its completed_at minus its case's first_seen_at, counted
 -- only when the case was first seen before the check completed; the others (backfilled from the past)
--- are counted in excluded_backfilled. Month = month of completed_at in report_timezone.
-create or replace view konnectnxt.check_turnaround as
+-- are counted in excluded_backfilled. Month = month of completed_at in report_timezone. Percentiles
+-- interpolate linearly (quantile_cont; percentile_cont ... within group in PostgreSQL).
 with zone as (
-    select report_timezone from konnectnxt.report_settings limit 1
+    select report_timezone from report_settings limit 1
 ),
 completed as (
     select
         k.check_type,
-        date_trunc('month', timezone((select report_timezone from zone), k.completed_at))::date as month,
-        epoch(k.completed_at - c.first_seen_at) / 86400.0 as turnaround_days,
+        cast(date_trunc('month', k.completed_at at time zone (select report_timezone from zone)) as date) as month,
+        cast(extract(epoch from k.completed_at - c.first_seen_at) / 86400 as double) as turnaround_days,
         c.first_seen_at < k.completed_at as counted
-    from konnectnxt.checks k
-    join konnectnxt.cases c on c.case_id = k.case_id
+    from checks k
+    join cases c on c.case_id = k.case_id
     where k.completed_at is not null
 )
 select
     check_type,
     month,
-    count(*) filter (where counted) as checks,
-    count(*) filter (where not counted) as excluded_backfilled,
-    quantile_cont(turnaround_days, 0.5) filter (where counted) as p50_days,
-    quantile_cont(turnaround_days, 0.9) filter (where counted) as p90_days,
-    quantile_cont(turnaround_days, 0.95) filter (where counted) as p95_days
+    count(case when counted then 1 end) as checks,
+    count(case when not counted then 1 end) as excluded_backfilled,
+    quantile_cont(case when counted then turnaround_days end, 0.5) as p50_days,
+    quantile_cont(case when counted then turnaround_days end, 0.9) as p90_days,
+    quantile_cont(case when counted then turnaround_days end, 0.95) as p95_days
 from completed
-group by all
-order by check_type, month;
+group by check_type, month
+order by check_type, month

@@ -1,13 +1,12 @@
 -- Per check type and category: the share (0 to 1) of each result among completed checks, with counts.
-create or replace view konnectnxt.discrepancy_rates as
 select
     check_type,
     category,
     result,
     count(*) as checks,
-    (sum(count(*)) over (partition by check_type, category))::bigint as completed_checks,
-    count(*) / sum(count(*)) over (partition by check_type, category) as share
-from konnectnxt.checks
+    cast(sum(count(*)) over (partition by check_type, category) as bigint) as completed_checks,
+    cast(count(*) as double) / cast(sum(count(*)) over (partition by check_type, category) as double) as share
+from checks
 where status = 'completed'
 group by check_type, category, result
-order by check_type, category, share desc;
+order by check_type, category, share desc

@@ -1,12 +1,11 @@
 -- Open cases by age bucket (whole days since first seen: 0-3, 4-7, 8-14, 15+) and by the check types
 -- they wait on. A case waiting on two check types counts once under each; open_cases_in_bucket counts
 -- each case once.
-create or replace view konnectnxt.open_cases_aging as
 with open_cases as (
     select
         case_id,
-        floor(epoch(now() - first_seen_at) / 86400)::integer as age_days
-    from konnectnxt.cases
+        cast(floor(extract(epoch from current_timestamp - first_seen_at) / 86400) as integer) as age_days
+    from cases
     where status is null or status not in ('completed', 'rejected')
 ),
 bucketed as (
@@ -20,13 +19,14 @@ bucketed as (
 waiting as (
     select b.age_bucket, b.bucket_order, coalesce(k.check_type, '(nothing pending)') as waiting_on, b.case_id
     from bucketed b
-    left join konnectnxt.checks k
+    left join checks k
         on k.case_id = b.case_id and (k.status is distinct from 'completed' or k.result = 'pending')
 ),
 totals as (
-    select age_bucket, count(*) as open_cases_in_bucket from bucketed group by all
+    select age_bucket, count(*) as open_cases_in_bucket from bucketed group by age_bucket
 )
 select w.age_bucket, w.bucket_order, w.waiting_on, count(distinct w.case_id) as open_cases, t.open_cases_in_bucket
-from waiting w join totals t using (age_bucket)
-group by all
-order by w.bucket_order, open_cases desc, w.waiting_on;
+from waiting w
+join totals t on t.age_bucket = w.age_bucket
+group by w.age_bucket, w.bucket_order, w.waiting_on, t.open_cases_in_bucket
+order by w.bucket_order, open_cases desc, w.waiting_on
