@@ -1,6 +1,5 @@
 """The API client against the sandbox over real HTTP: retries, budgets, auth, proxies, redirects, concurrency."""
 
-import itertools
 import time
 from email.utils import formatdate
 
@@ -191,12 +190,12 @@ def test_max_requests_per_second_holds_in_every_sliding_second(sandbox):
 
 
 def test_a_rate_below_one_per_second_spaces_requests_by_its_inverse(sandbox):
-    ids = [f"{i:032x}" for i in range(3)]
+    ids = [f"{i:032x}" for i in range(2)]
     for case_id in ids:
         sandbox.add_case(case_id, REPORT)
-    list(fetch_reports(client_for(sandbox, max_requests_per_second=2 / 3), ids, workers=3))
-    arrivals = sorted(r.at for r in sandbox.requests)
-    assert all(1.45 <= b - a < 1.7 for a, b in itertools.pairwise(arrivals)), arrivals
+    list(fetch_reports(client_for(sandbox, max_requests_per_second=0.8), ids, workers=2))
+    first, second = sorted(r.at for r in sandbox.requests)
+    assert 1.2 <= second - first < 1.45
 
 
 @pytest.fixture

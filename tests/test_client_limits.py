@@ -1,4 +1,4 @@
-"""The client's limits against the sandbox over real HTTP: time per request, size per answer, a dead API, error names."""
+"""The client's limits over real HTTP: time per request, size per answer, a dead API, error names, the proxy."""
 
 import shutil
 import socket
@@ -186,3 +186,10 @@ def test_a_failure_without_answer_names_the_host_and_the_reason(sandbox, tls_san
 def test_a_certificate_error_is_not_retried(tls_sandbox):
     outcome, _ = timed_fetch(client_for(tls_sandbox.base_url, max_attempts=4))
     assert (outcome.ok, outcome.attempts) == (False, 1)
+
+
+def test_the_demo_reaches_its_local_sandbox_whatever_the_proxy_settings(project):
+    dead_proxy = "http://127.0.0.1:9"
+    env = {name: dead_proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")}
+    result = project.run("--demo", env=env)
+    assert result.returncode == 0, result.stderr  # exit 1 if any case failed

@@ -130,7 +130,8 @@ def bounded_get(
     if remaining <= 0:
         raise NoAnswer(host, f"no complete answer within {deadline.seconds:g} s")
     try:
-        # total= caps connect plus the wait for the first byte; the body is bounded below, read by read.
+        # total= caps connect plus the wait for the first byte (headers trickled byte by byte are bounded
+        # per read only, DNS by the resolver); the body is bounded below, read by read.
         response = session.get(
             url,
             params=params,
