@@ -175,7 +175,8 @@ class KonnectNxtClient:
             raise PermanentFailure(f"HTTP {answer.status}: a redirect without a Location", answer.status)
         target = urljoin(url, location)
         if not transport.same_origin(target, self.report_url):
-            shown = urlsplit(target)._replace(query="", fragment="").geturl()[:200]
+            parts = urlsplit(target)  # shown without user info or query: either may carry credentials
+            shown = f"{parts.scheme}://{transport.host_of(target)}{parts.path}"[:200]
             raise PermanentFailure(
                 f"HTTP {answer.status}: redirect to {shown} not followed: the API key is sent only to {self.host}",
                 answer.status,
