@@ -252,7 +252,11 @@ def test_a_redirect_on_the_same_host_is_followed_with_the_key(sandbox):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://elsewhere.example/api/recruiter/v2/report-json/", "https://{host}/api/recruiter/v2/report-json/"],
+    [
+        "https://elsewhere.example/api/recruiter/v2/report-json/",
+        "https://{host}/api/recruiter/v2/report-json/",
+        "https://user:hunter2@elsewhere.example/api/recruiter/v2/report-json/",
+    ],
 )
 def test_a_redirect_to_another_host_or_scheme_is_not_followed_and_says_where_it_pointed(sandbox, target):
     host = sandbox.base_url.split("/")[2]
@@ -261,7 +265,8 @@ def test_a_redirect_to_another_host_or_scheme_is_not_followed_and_says_where_it_
     sandbox.add_fault(Fault("redirect", CASE, status=302, location=f"{target}?case_id={CASE}"))
     outcome = client_for(sandbox).fetch_report(CASE)
     assert (outcome.ok, outcome.http_status, outcome.attempts) == (False, 302, 1)
-    assert outcome.error == f"HTTP 302: redirect to {target} not followed: the API key is sent only to {host}"
+    shown = target.replace("user:hunter2@", "")
+    assert outcome.error == f"HTTP 302: redirect to {shown} not followed: the API key is sent only to {host}"
     assert len(sandbox.requests) == 1
 
 
