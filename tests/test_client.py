@@ -1,4 +1,4 @@
-"""The API client against the sandbox over real HTTP: retries, budgets, auth, concurrency."""
+"""The API client against the sandbox over real HTTP: retries, budgets, auth, proxies, redirects, concurrency."""
 
 import time
 from email.utils import formatdate
@@ -15,16 +15,18 @@ CASE = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 REPORT = {"status": "in_progress", "result": "pending", "checks": []}
 
 
+CLIENT_OPTIONS = {
+    "timeout": 5.0,
+    "max_attempts": 4,
+    "max_retries_per_run": 200,
+    "retry_base_delay": 0.01,
+    "retry_max_delay": 2.0,
+    "max_report_bytes": 1024 * 1024,
+}
+
+
 def client_for(sandbox, api_key=TEST_API_KEY, **overrides) -> KonnectNxtClient:
-    options = {
-        "timeout": 5.0,
-        "max_attempts": 4,
-        "max_retries_per_run": 200,
-        "retry_base_delay": 0.01,
-        "retry_max_delay": 2.0,
-    }
-    options.update(overrides)
-    return KonnectNxtClient(sandbox.base_url, api_key, **options)
+    return KonnectNxtClient(sandbox.base_url, api_key, **{**CLIENT_OPTIONS, **overrides})
 
 
 def statuses(sandbox, case_id=CASE):
@@ -174,13 +176,106 @@ def test_requests_in_flight_never_exceed_workers(sandbox):
     assert sorted(r.case_id for r in sandbox.requests) == sorted(ids)
 
 
-def test_max_requests_per_second_is_respected(sandbox):
-    ids = [f"{i:032x}" for i in range(11)]
+def test_max_requests_per_second_holds_in_every_sliding_second(sandbox):
+    ids = [f"{i:032x}" for i in range(30)]
     for case_id in ids:
         sandbox.add_case(case_id, REPORT)
-    started = time.monotonic()
-    list(fetch_reports(client_for(sandbox, max_requests_per_second=20), ids, workers=5))
-    assert time.monotonic() - started >= 0.45
+    sandbox.latency = 0.02
+    list(fetch_reports(client_for(sandbox, max_requests_per_second=10), ids, workers=5))
+    arrivals = sorted(r.at for r in sandbox.requests)
+    # 50 ms less than a second: what travel from the client to the sandbox may squeeze together
+    busiest = max(sum(start <= at < start + 0.95 for at in arrivals) for start in arrivals)
+    assert len(arrivals) == 30 and busiest == 10
+    assert arrivals[-1] - arrivals[0] >= 1.9
+
+
+def test_a_rate_below_one_per_second_spaces_requests_by_its_inverse(sandbox):
+    ids = [f"{i:032x}" for i in range(2)]
+    for case_id in ids:
+        sandbox.add_case(case_id, REPORT)
+    list(fetch_reports(client_for(sandbox, max_requests_per_second=0.8), ids, workers=2))
+    first, second = sorted(r.at for r in sandbox.requests)
+    assert 1.2 <= second - first < 1.45
+
+
+@pytest.fixture
+def netrc_home(tmp_path, monkeypatch):
+    """A HOME whose ~/.netrc has a default entry, as requests would apply to any host without auth=."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("default login someone password netrc-password\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    return netrc
+
+
+@pytest.fixture
+def no_proxy_settings(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_the_bearer_key_is_sent_even_with_a_netrc_default_entry(sandbox, netrc_home, no_proxy_settings):
+    sandbox.add_case(CASE, REPORT)
+    assert client_for(sandbox).fetch_report(CASE).ok
+    # Through a proxy the environment is honoured (trust_env), and ~/.netrc still must not replace the key.
+    no_proxy_settings.setenv("HTTP_PROXY", f"http://{sandbox.base_url.split('/')[2]}")
+    remote = KonnectNxtClient("http://bgv.example.test/api", TEST_API_KEY, **CLIENT_OPTIONS)
+    assert remote.fetch_report(CASE).ok
+    assert [r.authorized for r in sandbox.requests] == [True, True]
+
+
+def test_a_loopback_api_is_reached_directly_whatever_the_proxy_settings(sandbox, no_proxy_settings):
+    sandbox.add_case(CASE, REPORT)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        no_proxy_settings.setenv(name, "http://127.0.0.1:9")  # the discard port: a proxy that is not there
+    assert client_for(sandbox).fetch_report(CASE).ok
+
+
+def test_other_hosts_go_through_the_environments_proxy(sandbox, no_proxy_settings):
+    sandbox.add_case(CASE, REPORT)
+    no_proxy_settings.setenv("HTTP_PROXY", f"http://{sandbox.base_url.split('/')[2]}")
+    outcome = KonnectNxtClient("http://bgv.example.test/api", TEST_API_KEY, **CLIENT_OPTIONS).fetch_report(CASE)
+    assert outcome.ok, outcome.error
+    assert sandbox.requests[0].path.startswith("http://bgv.example.test/api/recruiter/v2/report-json/?case_id=")
+
+
+def test_a_redirect_on_the_same_host_is_followed_with_the_key(sandbox):
+    sandbox.add_case(CASE, REPORT)
+    sandbox.add_fault(Fault("redirect", CASE, status=301, location=f"/api/recruiter/v2/report-json/?case_id={CASE}"))
+    outcome = client_for(sandbox).fetch_report(CASE)
+    assert (outcome.ok, outcome.attempts) == (True, 1)
+    assert [(r.status, r.authorized) for r in sandbox.requests] == [(301, True), (200, True)]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://elsewhere.example/api/recruiter/v2/report-json/",
+        "https://{host}/api/recruiter/v2/report-json/",
+        "https://user:hunter2@elsewhere.example/api/recruiter/v2/report-json/",
+    ],
+)
+def test_a_redirect_to_another_host_or_scheme_is_not_followed_and_says_where_it_pointed(sandbox, target):
+    host = sandbox.base_url.split("/")[2]
+    target = target.format(host=host)
+    sandbox.add_case(CASE, REPORT)
+    sandbox.add_fault(Fault("redirect", CASE, status=302, location=f"{target}?case_id={CASE}"))
+    outcome = client_for(sandbox).fetch_report(CASE)
+    assert (outcome.ok, outcome.http_status, outcome.attempts) == (False, 302, 1)
+    shown = target.replace("user:hunter2@", "")
+    assert outcome.error == f"HTTP 302: redirect to {shown} not followed: the API key is sent only to {host}"
+    assert len(sandbox.requests) == 1
+
+
+def test_a_redirect_loop_ends_after_a_few_hops(sandbox):
+    back_to_itself = f"/api/recruiter/v2/report-json/?case_id={CASE}"
+    sandbox.add_fault(Fault("redirect", CASE, times=None, status=302, location=back_to_itself))
+    outcome = client_for(sandbox).fetch_report(CASE)
+    assert (outcome.ok, outcome.error) == (False, "HTTP 302: more than 3 redirects")
+    assert len(sandbox.requests) == 4
 
 
 def test_sandbox_redirects_when_the_trailing_slash_is_missing(sandbox):

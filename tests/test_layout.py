@@ -6,17 +6,20 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "pipelines" / "konnectnxt"
 # Modules that must not need dlt: the pure transform, the polling core and what they use.
 DLT_FREE = {
+    "answers",
     "case_ids",
     "client",
     "errors",
     "pii",
     "polling",
+    "rate_limit",
     "redaction",
     "schedule",
     "settings",
     "table_spec",
     "tables",
     "transform",
+    "transport",
 }
 
 

@@ -1,28 +1,34 @@
-"""KonnectNXT API client: one report per request, bounded retries, bounded concurrency."""
+"""KonnectNXT API client: one report per request, bounded retries, bounded concurrency, the key kept on its host."""
 
-import json
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from . import transport
+from .answers import PermanentFailure, TransientFailure, report_data
 from .errors import AuthenticationFailed
+from .rate_limit import SlidingWindowLimiter
 from .redaction import redact, register_secret
 from .settings import REPORT_PATH
+from .transport import Answer, AnswerTooLarge, BearerKey, Deadline, NoAnswer
 
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# The API redirects only to add a missing trailing slash; more hops than this is a loop.
+MAX_REDIRECTS = 3
+# The client stops requesting after this many requests in a row got no answer (at least; see for_endpoint).
+MIN_NO_ANSWER_STREAK = 5
 USER_AGENT = "bgv-warehouse (dlt pipeline)"
 
 
 @dataclass
 class FetchOutcome:
-    """What one case's fetch produced: the report's `data`, or why there is none."""
+    """What one case's fetch produced: the report's `data`, or why there is none (attempts 0: never requested)."""
 
     case_id: str
     polled_at: datetime
@@ -38,21 +44,28 @@ class FetchOutcome:
 
 @dataclass
 class RequestCounters:
-    """Requests and retries of one run, shared by all worker threads."""
+    """Requests of one run, shared by all worker threads.
+
+    Every request sent ends up either `answered` (an HTTP answer came, whatever its status) or in
+    `transport_failures` (none came: refused, DNS lookup failed, timeout, TLS error, reset).
+    """
 
     requests: int = 0
     retries: int = 0
+    answered: int = 0
+    transport_failures: int = 0
 
 
-class _TransientFailure(Exception):
-    def __init__(self, message: str, http_status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.http_status = http_status
-        self.retry_after = retry_after
+class _NotSent(Exception):
+    """The client was stopped before this request could be sent."""
 
 
 class KonnectNxtClient:
-    """Fetches reports with retries; the API key only ever goes into the Authorization header."""
+    """Fetches reports with retries; the API key goes only into the Authorization header, only to the API's host.
+
+    After `stop_after_no_answers` requests in a row (across all workers) got no answer, it stops like
+    `stop()` and `stopped_answering` says why: `host: reason (N requests in a row without an answer)`.
+    """
 
     def __init__(
         self,
@@ -64,27 +77,35 @@ class KonnectNxtClient:
         max_retries_per_run: int,
         retry_base_delay: float,
         retry_max_delay: float,
+        max_report_bytes: int,
         max_requests_per_second: float = 0,
+        stop_after_no_answers: int = MIN_NO_ANSWER_STREAK,
     ) -> None:
         self.report_url = base_url.rstrip("/") + REPORT_PATH
+        self.host = transport.host_of(self.report_url)
         # A vendor error page may echo the Authorization header back; it must not reach a table.
         register_secret(api_key)
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        self._auth = BearerKey(api_key)
+        self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_retries_per_run = max_retries_per_run
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
+        self.max_report_bytes = max_report_bytes
+        self.stop_after_no_answers = stop_after_no_answers
         self.counters = RequestCounters()
+        self.stopped_answering: str | None = None
+        self.last_transport_failure: str | None = None
+        self._no_answer_streak = 0
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stopped = threading.Event()
-        self._min_gap = 1.0 / max_requests_per_second if max_requests_per_second > 0 else 0.0
-        self._next_slot = 0.0
+        self._limiter = SlidingWindowLimiter(max_requests_per_second) if max_requests_per_second > 0 else None
 
     @classmethod
     def for_endpoint(cls, base_url: str, api_key: str, settings: Any) -> "KonnectNxtClient":
-        """A client for `base_url` with the timeout, retry and rate settings of the configuration."""
+        """A client for `base_url` with the timeout, retry, size and rate settings of the configuration."""
         return cls(
             base_url,
             api_key,
@@ -93,8 +114,19 @@ class KonnectNxtClient:
             max_retries_per_run=settings.max_retries_per_run,
             retry_base_delay=settings.retry_base_delay,
             retry_max_delay=settings.retry_max_delay,
+            max_report_bytes=settings.max_report_bytes,
             max_requests_per_second=settings.max_requests_per_second,
+            # Twice the requests in flight: a blip that fails every worker's request once does not stop a run.
+            stop_after_no_answers=max(MIN_NO_ANSWER_STREAK, 2 * settings.workers),
         )
+
+    @property
+    def unreachable(self) -> str | None:
+        """`host: reason` of the last failure when no request of this run got an answer, else None."""
+        with self._lock:
+            if self.counters.transport_failures and not self.counters.answered:
+                return self.last_transport_failure
+        return None
 
     def stop(self) -> None:
         """Make every later `fetch_report` return at once without sending a request."""
@@ -106,91 +138,107 @@ class KonnectNxtClient:
         attempt = 0
         while True:
             attempt += 1
-            if self._stopped.is_set():
-                return FetchOutcome(case_id, polled_at, error="run stopped before this request", attempts=attempt - 1)
             try:
-                data = self._request_report(case_id)
+                data = self._report_data(self._get_report(case_id))
                 return FetchOutcome(case_id, polled_at, data=data, http_status=200, attempts=attempt)
-            except _TransientFailure as failure:
-                if attempt >= self.max_attempts or not self._take_retry():
-                    return FetchOutcome(
-                        case_id,
-                        polled_at,
-                        http_status=failure.http_status,
-                        error=redact(str(failure)),
-                        attempts=attempt,
-                    )
-                time.sleep(self._retry_delay(attempt, failure.retry_after))
-            except _PermanentFailure as failure:
-                return FetchOutcome(
-                    case_id, polled_at, http_status=failure.http_status, error=redact(str(failure)), attempts=attempt
-                )
+            except _NotSent:
+                return FetchOutcome(case_id, polled_at, error=self._not_sent_reason(), attempts=attempt - 1)
+            except TransientFailure as failure:
+                if (
+                    attempt >= self.max_attempts
+                    or not self._take_retry()
+                    or self._stopped.wait(self._retry_delay(attempt, failure.retry_after))
+                ):
+                    return _failed(case_id, polled_at, failure, attempt)
+            except PermanentFailure as failure:
+                return _failed(case_id, polled_at, failure, attempt)
 
-    def _request_report(self, case_id: str) -> dict[str, Any]:
-        self._pace()
+    def _not_sent_reason(self) -> str:
+        if self.stopped_answering:
+            return f"not requested: the API stopped answering ({self.stopped_answering})"
+        return "run stopped before this request"
+
+    def _get_report(self, case_id: str) -> Answer:
+        """The answer for the case, following redirects that stay on the API's scheme, host and port."""
+        deadline = Deadline(self.timeout)
+        url, params = self.report_url, {"case_id": case_id}
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = self._send(url, params, deadline)
+            if answer.status not in REDIRECT_STATUSES:
+                return answer
+            url, params = self._redirect_target(url, answer), None
+        raise PermanentFailure(f"HTTP {answer.status}: more than {MAX_REDIRECTS} redirects", answer.status)
+
+    def _redirect_target(self, url: str, answer: Answer) -> str:
+        location = (answer.headers.get("Location") or "").strip()
+        if not location:
+            raise PermanentFailure(f"HTTP {answer.status}: a redirect without a Location", answer.status)
+        target = urljoin(url, location)
+        if not transport.same_origin(target, self.report_url):
+            parts = urlsplit(target)  # shown without user info or query: either may carry credentials
+            shown = f"{parts.scheme}://{transport.host_of(target)}{parts.path}"[:200]
+            raise PermanentFailure(
+                f"HTTP {answer.status}: redirect to {shown} not followed: the API key is sent only to {self.host}",
+                answer.status,
+            )
+        return target
+
+    def _send(self, url: str, params: dict[str, str] | None, deadline: Deadline) -> Answer:
+        if self._limiter is not None:
+            self._limiter.wait_for_turn(self._stopped)
+        if self._stopped.is_set():
+            raise _NotSent
         with self._lock:
             self.counters.requests += 1
         try:
-            response = self._session().get(
-                self.report_url, params={"case_id": case_id}, headers=self._headers, timeout=self.timeout
+            answer = transport.bounded_get(
+                self._session(),
+                url,
+                params=params,
+                auth=self._auth,
+                headers=self._headers,
+                deadline=deadline,
+                max_bytes=self.max_report_bytes,
             )
-        except requests.Timeout:
-            raise _TransientFailure(f"no answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            raise _TransientFailure(f"connection failed: {type(exc).__name__}") from None
-        status = response.status_code
-        if status == 401:
+        except NoAnswer as failure:
+            self._count_no_answer(str(failure))
+            if failure.retryable:
+                raise TransientFailure(str(failure)) from None
+            raise PermanentFailure(str(failure)) from None
+        except AnswerTooLarge as failure:
+            self._count_answer()
+            raise PermanentFailure(str(failure), failure.http_status) from None
+        self._count_answer()
+        return answer
+
+    def _count_answer(self) -> None:
+        with self._lock:
+            self.counters.answered += 1
+            self._no_answer_streak = 0
+
+    def _count_no_answer(self, reason: str) -> None:
+        with self._lock:
+            self.counters.transport_failures += 1
+            self.last_transport_failure = reason
+            self._no_answer_streak += 1
+            if self.stopped_answering or self._no_answer_streak < self.stop_after_no_answers:
+                return
+            self.stopped_answering = f"{reason} ({self._no_answer_streak} requests in a row without an answer)"
+        self.stop()
+
+    def _report_data(self, answer: Answer) -> dict[str, Any]:
+        try:
+            return report_data(answer)
+        except AuthenticationFailed:
             self.stop()  # queued cases must not be requested with a key the API has rejected
-            raise AuthenticationFailed(
-                "authentication failed: the API answered 401 Unauthorized; check api_key in "
-                ".dlt/secrets.toml [sources.konnectnxt] or SOURCES__KONNECTNXT__API_KEY"
-            )
-        envelope = _json_body(response)
-        message = _envelope_message(envelope)
-        if status in TRANSIENT_STATUSES or status >= 500:
-            raise _TransientFailure(
-                f"HTTP {status}{': ' + message if message else ''}",
-                http_status=status,
-                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        if status != 200:
-            text = message or ("case not found" if status == 404 else response.reason or "request refused")
-            raise _PermanentFailure(f"HTTP {status}: {text}", http_status=status)
-        if envelope is None:
-            raise _TransientFailure(
-                "HTTP 200 with a body that is not JSON (truncated or an error page)", http_status=200
-            )
-        if not isinstance(envelope, dict) or envelope.get("status") != "success":
-            code = envelope.get("code") if isinstance(envelope, dict) else None
-            code = code if isinstance(code, int) else 200
-            text = (
-                f"API answered status {envelope.get('status')!r}" if isinstance(envelope, dict) else "unexpected body"
-            )
-            failure = f"{text}{': ' + message if message else ''} (HTTP 200, code {code})"
-            if code in TRANSIENT_STATUSES or code >= 500:
-                raise _TransientFailure(failure, http_status=code)
-            raise _PermanentFailure(failure, http_status=code)
-        data = envelope.get("data")
-        if not isinstance(data, dict):
-            raise _PermanentFailure("HTTP 200 but the envelope holds no report data", http_status=200)
-        return data
+            raise
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = transport.new_session(self.report_url)
             self._local.session = session
         return session
-
-    def _pace(self) -> None:
-        if not self._min_gap:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self._min_gap
-        if slot > now:
-            time.sleep(slot - now)
 
     def _take_retry(self) -> bool:
         with self._lock:
@@ -202,13 +250,16 @@ class KonnectNxtClient:
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.retry_max_delay)
-        return min(self.retry_base_delay * 2 ** (attempt - 1), self.retry_max_delay)
+        # The exponent is capped: 2 ** 1100 does not fit a float, whatever max_attempts allows.
+        return min(self.retry_base_delay * 2 ** min(attempt - 1, 60), self.retry_max_delay)
 
 
-class _PermanentFailure(Exception):
-    def __init__(self, message: str, http_status: int | None = None):
-        super().__init__(message)
-        self.http_status = http_status
+def _failed(
+    case_id: str, polled_at: datetime, failure: TransientFailure | PermanentFailure, attempts: int
+) -> FetchOutcome:
+    return FetchOutcome(
+        case_id, polled_at, http_status=failure.http_status, error=redact(str(failure)), attempts=attempts
+    )
 
 
 def fetch_reports(client: KonnectNxtClient, case_ids: Sequence[str], workers: int) -> Iterator[FetchOutcome]:
@@ -244,35 +295,3 @@ def fetch_reports(client: KonnectNxtClient, case_ids: Sequence[str], workers: in
     finally:
         client.stop()
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _json_body(response: requests.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
-
-
-def _envelope_message(envelope: Any) -> str:
-    if isinstance(envelope, dict):
-        message = envelope.get("message") or envelope.get("detail")
-        if isinstance(message, str):
-            return message[:300]
-    return ""
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)

@@ -6,6 +6,7 @@ are derived from them.
 """
 
 import dataclasses
+import logging
 import math
 import textwrap
 from datetime import timedelta
@@ -19,13 +20,28 @@ from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
+from .config_providers import refuse_misplaced_secrets, unknown_key_warnings
 from .errors import ConfigurationError
 from .pii import PII_MODES
 from .polling import PollingRules
 from .redaction import register_secret
+from .transport import is_loopback_host
 
 SECTION = "[sources.konnectnxt]"
+SECTIONS = ("sources", "konnectnxt")
 ENV_PREFIX = "SOURCES__KONNECTNXT__"
+VENDOR_MIN_POLL_INTERVAL = 15
+# Longer spans are typos: 10 years is far inside what timedelta, datetime, sleeps and socket timeouts hold.
+MAX_SECONDS = 10 * 365 * 24 * 3600
+MAX_WORKERS = 1000
+MIN_REQUESTS_PER_SECOND = 1 / 3600
+MAX_REQUESTS_PER_SECOND = 10_000
+MIN_REPORT_BYTES = 1024
+_SPAN = f"at most {MAX_SECONDS} (10 years)"
+_SECONDS = f"a number of seconds >= 0, {_SPAN}"
+_POSITIVE_SECONDS = f"a number of seconds > 0, {_SPAN}"
+
+logger = logging.getLogger("bgv")
 
 
 class Setting(NamedTuple):
@@ -36,39 +52,43 @@ class Setting(NamedTuple):
 
 SETTINGS = {
     "api_key": Setting("your KonnectNXT API key", "the KonnectNXT API key as a string", secret=True),
-    "base_url": Setting("API root", "an http(s) URL such as https://bgv.konnectnxt.com/api"),
+    "base_url": Setting("API root", "an https URL such as https://bgv.konnectnxt.com/api (http only on the loopback)"),
     "case_ids": Setting(
         "extra case ids to track, besides --case-id and --cases-file",
         'a list of case ids, e.g. ["a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"] (JSON in env)',
     ),
-    "min_poll_interval": Setting(
-        "seconds; no case is requested again within this after a fetch that returned a report",
-        "a number of seconds >= 0",
-    ),
+    "min_poll_interval": Setting("seconds; a case that returned a report is not requested again within this", _SECONDS),
     "poll_intervals": Setting(
         "backoff in seconds for open cases that stay unchanged; a change resets it; the last repeats",
-        "a non-empty list of positive numbers of seconds, e.g. [30, 60, 300] (JSON in env)",
+        f"a non-empty list of numbers of seconds > 0, each {_SPAN}, e.g. [30, 60, 300] (JSON in env)",
     ),
     "report_timezone": Setting(
         'zone of the vendor\'s completed_at texts ("13 May, 2026, 11:02")',
         "an IANA time zone name such as Asia/Kolkata",
     ),
-    "workers": Setting("requests in flight at most", "a whole number >= 1"),
-    "max_requests_per_second": Setting("overall request rate cap; 0 = none", "a number >= 0 (0 = no limit)"),
-    "request_timeout": Setting("seconds per request", "a number of seconds > 0"),
+    "workers": Setting("requests in flight at most", f"a whole number from 1 to {MAX_WORKERS}"),
+    "max_requests_per_second": Setting(
+        "cap on requests started in any 1 s window (below 1: one per 1/rate s); 0 = none",
+        f"0 (no limit) or a number from 1/3600 (one request per hour) to {MAX_REQUESTS_PER_SECOND}",
+    ),
+    "request_timeout": Setting("seconds for a whole request, connect to last byte", _POSITIVE_SECONDS),
+    "max_report_bytes": Setting(
+        "an answer larger than this fails its case without being read to the end",
+        f"a whole number of bytes >= {MIN_REPORT_BYTES}",
+    ),
     "max_attempts": Setting("attempts per request for transient faults", "a whole number >= 1"),
     "max_retries_per_run": Setting("retries across the whole run", "a whole number >= 0"),
-    "retry_base_delay": Setting("seconds before the first retry; doubles per retry", "a number of seconds >= 0"),
-    "retry_max_delay": Setting("cap on one retry wait, in seconds", "a number of seconds >= 0"),
+    "retry_base_delay": Setting("seconds before the first retry; doubles per retry", _SECONDS),
+    "retry_max_delay": Setting("cap on one retry wait, in seconds", _SECONDS),
     "not_found_after_hours": Setting(
-        "an id that has answered only 404 for this long is marked not found", "a number of hours >= 0"
+        "an id that has answered only 404 for this long is marked not found",
+        f"a number of hours >= 0, at most {MAX_SECONDS // 3600} (10 years)",
     ),
-    "lock_wait_seconds": Setting(
-        "how long a run waits for another process to let go of the DuckDB file", "a number of seconds >= 0"
-    ),
+    "lock_wait_seconds": Setting("how long a run waits for another process to let go of the DuckDB file", _SECONDS),
     "sla_days": Setting(
         'days per check type before sla_breaches lists a check; "default" covers the rest',
-        'a table of check type to days >= 0 with a "default" key, e.g. {default = 7, criminal = 10}',
+        f'a table of check type to days from 0 to {MAX_SECONDS // 86400} with a "default" key, '
+        "e.g. {default = 7, criminal = 10}",
     ),
     "pii": Setting("personal data: keep, hash or drop", "one of keep, hash, drop"),
     "pii_salt": Setting('HMAC key for pii = "hash"', "a secret string", secret=True),
@@ -78,10 +98,11 @@ SETTINGS = {
 class InvalidSetting(ConfigurationValueError):
     """A value dlt could coerce to the key's type but that cannot work."""
 
-    def __init__(self, field_name: str, value: Any) -> None:
+    def __init__(self, field_name: str, value: Any, reason: str | None = None) -> None:
         super().__init__(f"{field_name} is malformed")
         self.field_name = field_name
         self.value = value
+        self.reason = reason
 
 
 @configspec
@@ -92,12 +113,16 @@ class KonnectNxtConfiguration(BaseConfiguration):
     base_url: str = "https://bgv.konnectnxt.com/api"
     case_ids: list[str] = dataclasses.field(default_factory=list)
     # The vendor asks for a backoff starting 30 s, 60 s, 5 min and at most one request per 15 s.
-    min_poll_interval: float = 15
+    min_poll_interval: float = VENDOR_MIN_POLL_INTERVAL
     poll_intervals: list[float] = dataclasses.field(default_factory=lambda: [30, 60, 300, 900, 1800, 3600, 7200, 21600])
     report_timezone: str = "Asia/Kolkata"
     workers: int = 10
     max_requests_per_second: float = 0
     request_timeout: float = 30
+    # Reports hold image URLs, not images: the documented sample is 1.5 KB, the demo's largest 5 KB, and
+    # even a case with hundreds of entries stays far below 1 MB. 8 MiB leaves room for what no page shows,
+    # while a broken or hostile answer costs at most workers x 8 MiB of memory.
+    max_report_bytes: int = 8 * 1024 * 1024
     max_attempts: int = 4
     max_retries_per_run: int = 200
     retry_base_delay: float = 1
@@ -125,26 +150,36 @@ class KonnectNxtConfiguration(BaseConfiguration):
     def on_resolved(self) -> None:
         """Range and shape checks dlt's type coercion does not make."""
         url = urlsplit(self.base_url or "")
+        rate = self.max_requests_per_second
         checks = {
-            "base_url": url.scheme in ("http", "https") and bool(url.netloc),
-            "min_poll_interval": self.min_poll_interval >= 0,
-            "poll_intervals": bool(self.poll_intervals) and all(_is_number(v) and v > 0 for v in self.poll_intervals),
-            "workers": self.workers >= 1,
-            "max_requests_per_second": self.max_requests_per_second >= 0,
-            "request_timeout": self.request_timeout > 0,
+            "base_url": url.scheme in ("http", "https") and bool(url.hostname),
+            "min_poll_interval": _in_range(self.min_poll_interval, 0, MAX_SECONDS),
+            "poll_intervals": bool(self.poll_intervals) and all(_positive_seconds(v) for v in self.poll_intervals),
+            "workers": 1 <= self.workers <= MAX_WORKERS,
+            "max_requests_per_second": rate == 0 or _in_range(rate, MIN_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND),
+            "request_timeout": _positive_seconds(self.request_timeout),
+            "max_report_bytes": self.max_report_bytes >= MIN_REPORT_BYTES,
             "max_attempts": self.max_attempts >= 1,
             "max_retries_per_run": self.max_retries_per_run >= 0,
-            "retry_base_delay": self.retry_base_delay >= 0,
-            "retry_max_delay": self.retry_max_delay >= 0,
-            "not_found_after_hours": self.not_found_after_hours >= 0,
-            "lock_wait_seconds": self.lock_wait_seconds >= 0,
+            "retry_base_delay": _in_range(self.retry_base_delay, 0, MAX_SECONDS),
+            "retry_max_delay": _in_range(self.retry_max_delay, 0, MAX_SECONDS),
+            "not_found_after_hours": _in_range(self.not_found_after_hours, 0, MAX_SECONDS / 3600),
+            "lock_wait_seconds": _in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
             "report_timezone": _is_zone(self.report_timezone),
             "pii": self.pii in PII_MODES,
-            "sla_days": "default" in self.sla_days and all(_is_number(v) and v >= 0 for v in self.sla_days.values()),
+            "sla_days": "default" in self.sla_days
+            and all(_in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),
         }
         for key, ok in checks.items():
             if not ok:
                 raise InvalidSetting(key, getattr(self, key))
+        if url.scheme == "http" and not is_loopback_host(url.hostname):
+            raise InvalidSetting(
+                "base_url",
+                self.base_url,
+                "plain http:// would send the API key unencrypted; use https:// (http:// is accepted only for "
+                "a loopback host: 127.0.0.0/8, ::1, localhost)",
+            )
         if self.pii == "hash" and not self.pii_salt:
             raise ConfigurationError(
                 'pii = "hash" needs a secret salt: set pii_salt under [sources.konnectnxt] in .dlt/secrets.toml '
@@ -169,12 +204,13 @@ class KonnectNxtConfiguration(BaseConfiguration):
 def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
     """Resolve and validate the configuration; any problem is one ConfigurationError line."""
     try:
-        configuration = resolve_configuration(KonnectNxtConfiguration(), sections=("sources", "konnectnxt"))
+        refuse_misplaced_secrets(SECTIONS, [key for key, setting in SETTINGS.items() if setting.secret])
+        configuration = resolve_configuration(KonnectNxtConfiguration(), sections=SECTIONS)
     except TomlProviderReadException as exc:
         detail = " ".join(str(exc).splitlines()[1:]).strip() or "not valid TOML"
         raise ConfigurationError(f"{exc.file_name} cannot be read: {detail} (in {exc.full_paths[0]})") from None
     except InvalidSetting as exc:
-        raise _malformed(exc.field_name, exc.value) from None
+        raise _malformed(exc.field_name, exc.value, exc.reason) from None
     except ConfigValueCannotBeCoercedException as exc:
         raise _malformed(exc.field_name) from None
     except ConfigurationValueError as exc:
@@ -190,6 +226,19 @@ def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
             "SOURCES__KONNECTNXT__API_KEY (or try the pipeline without a key: python pipelines/bgv.py --demo)"
         )
     return configuration
+
+
+def warn_about_configuration(configuration: KonnectNxtConfiguration) -> list[str]:
+    """Log, as one `bgv` warning line each, settings that work but are probably not meant; return the lines."""
+    lines = unknown_key_warnings(SECTIONS, SETTINGS)
+    if (interval := configuration.min_poll_interval) < VENDOR_MIN_POLL_INTERVAL:
+        lines.append(
+            f"{SECTION} min_poll_interval = {_toml(interval)} is below {VENDOR_MIN_POLL_INTERVAL}: the vendor "
+            f"asks for at most one request per case every {VENDOR_MIN_POLL_INTERVAL} seconds"
+        )
+    for line in lines:
+        logger.warning("%s", line)
+    return lines
 
 
 def defaults() -> dict[str, Any]:
@@ -219,16 +268,28 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
-def _malformed(key: str, value: object = None) -> ConfigurationError:
+def _malformed(key: str, value: object = None, reason: str | None = None) -> ConfigurationError:
     shown = "" if SETTINGS.get(key, Setting("", "")).secret or value is None else f" (got {value!r})"
+    env = f"(env {ENV_PREFIX}{key.upper()})"
+    if reason:
+        return ConfigurationError(f"{SECTION} {key} cannot be used{shown}: {reason} {env}")
     expected = SETTINGS[key].expected if key in SETTINGS else "a valid value"
-    return ConfigurationError(
-        f"{SECTION} {key} is malformed{shown}: expected {expected} (env {ENV_PREFIX}{key.upper()})"
-    )
+    return ConfigurationError(f"{SECTION} {key} is malformed{shown}: expected {expected} {env}")
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _in_range(value: object, low: float, high: float) -> bool:
+    """A finite number from low to high: inf, NaN and 1e300 are not."""
+    return _is_number(value) and low <= value <= high
+
+
+def _positive_seconds(value: object) -> bool:
+    return _in_range(value, 0, MAX_SECONDS) and value > 0
 
 
 def _is_zone(name: str) -> bool:

@@ -3,6 +3,7 @@
 import argparse
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -13,34 +14,29 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..settings import REPORT_PATH
 from .fake_reports import CaseTimeline, demo_case_ids, demo_timelines, timeline_for
+from .faults import FAULT_KINDS, Fault, faulty_answer, write_all
 
 API_PREFIX = "/api"
 DEMO_API_KEY = "sandbox-demo-key"
-FAULT_KINDS = ("status", "html", "truncated", "not_json", "envelope_error", "reset", "slow")
-
-
-@dataclass
-class Fault:
-    """A scripted misbehaviour: for one case (or all), the next `times` requests (None = forever)."""
-
-    kind: str
-    case_id: str | None = None
-    times: int | None = 1
-    status: int = 500
-    retry_after: str | None = None
-    delay: float = 0.0
-    message: str = "Internal server error."
 
 
 @dataclass
 class RequestRecord:
-    """One request as the sandbox saw it; `at` is when it arrived."""
+    """One request as the sandbox saw it; `at` is when it arrived, status 0 when it got no answer."""
 
     case_id: str | None
     status: int
     at: float
     path: str
     authorized: bool
+    body_bytes_written: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up or refuses the certificate is the client's business
 
 
 CaseSource = CaseTimeline | dict[str, Any] | Callable[[float], dict[str, Any]]
@@ -63,15 +59,20 @@ class Sandbox:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._scheme = "http"
 
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return f"{self._scheme}://{host}:{port}{API_PREFIX}"
 
-    def start(self, port: int = 0) -> "Sandbox":
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> "Sandbox":
+        """Serve on 127.0.0.1; over TLS with `tls` (a server context holding the certificate)."""
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        if tls is not None:
+            # The handshake happens in the request's thread, not in the accept loop.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
+            self._scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="konnectnxt-sandbox", daemon=True
         )
@@ -198,26 +199,21 @@ def _handler_for(sandbox: Sandbox) -> type:
             if fault.kind == "slow":
                 time.sleep(fault.delay)
                 return False
-            if fault.kind == "reset":
-                self._record(case_id, 0, True)
+            answer = faulty_answer(fault, sandbox.report_data(case_id))
+            record = self._record(case_id, answer.status, True)
+            if not answer.status:
                 self.close_connection = True
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                time.sleep(answer.hold)
+                if answer.reset:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                 self.connection.close()
                 return True
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            if fault.kind == "status":
-                self._send_envelope(fault.status, fault.message, case_id, True, headers)
-            elif fault.kind == "html":
-                page = f"<html><body><h1>{fault.status} Bad Gateway</h1></body></html>".encode()
-                self._send(fault.status, page, case_id, True, headers, "text/html")
-            elif fault.kind == "truncated":
-                body = json.dumps({"status": "success", "code": 200, "data": sandbox.report_data(case_id) or {}})
-                self._send(200, body[: len(body) // 2].encode(), case_id, True)
-            elif fault.kind == "not_json":
-                self._send(200, b"Service temporarily unavailable", case_id, True, content_type="text/plain")
-            elif fault.kind == "envelope_error":
-                body = {"status": "error", "code": fault.status, "message": fault.message, "data": None, "errors": None}
-                self._send(200, json.dumps(body).encode(), case_id, True)
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.close_connection = "Content-Length" not in answer.headers
+            self.end_headers()
+            record.body_bytes_written = write_all(self.wfile, answer.chunks, answer.delay_per_byte)
             return True
 
         def _send_envelope(
@@ -240,7 +236,7 @@ def _handler_for(sandbox: Sandbox) -> type:
             headers: dict[str, str] | None = None,
             content_type: str = "application/json",
         ) -> None:
-            self._record(case_id, status, authorized)
+            record = self._record(case_id, status, authorized)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -248,13 +244,16 @@ def _handler_for(sandbox: Sandbox) -> type:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
+            record.body_bytes_written = len(body)
 
-        def _record(self, case_id: str | None, status: int, authorized: bool) -> None:
+        def _record(self, case_id: str | None, status: int, authorized: bool) -> RequestRecord:
+            record = RequestRecord(case_id, status, self.arrived_at, self.path, authorized)
             with sandbox._lock:
-                sandbox.requests.append(RequestRecord(case_id, status, self.arrived_at, self.path, authorized))
+                sandbox.requests.append(record)
                 sandbox._answered += authorized
                 if sandbox._revoke_after is not None and sandbox._answered >= sandbox._revoke_after:
                     sandbox.api_keys.clear()
+            return record
 
     return Handler
 
