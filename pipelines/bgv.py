@@ -28,7 +28,7 @@ from bgv_dlt_context import project_data_dir
 # dlt's working dir lives in the project, never in a home or temp dir shared with other accounts.
 os.environ.setdefault("DLT_DATA_DIR", project_data_dir(os.environ["DLT_PROJECT_DIR"]))
 
-from konnectnxt.config import help_text
+from konnectnxt.config_help import help_text
 from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError, describe
 from konnectnxt.forget import ForgetReport, forget_cases
 from konnectnxt.progress import FetchProgress
@@ -130,6 +130,8 @@ def format_summary(report: RunReport) -> str:
             f"  newly completed: {stats.newly_completed}",
             f"  failed:          {stats.failed}" + ("  (see konnectnxt.fetch_errors)" if stats.failed else ""),
         ]
+        if stats.not_requested:
+            lines.append(f"  not requested:   {stats.not_requested} (the run stopped first; polled on the next run)")
         transitions = [(k, n) for k, n in stats.status_changes.most_common() if k[0] is not None]
         if transitions:
             lines.append("  status changes:  " + ", ".join(f"{a} -> {b}: {n}" for (a, b), n in transitions))
@@ -142,6 +144,8 @@ def format_summary(report: RunReport) -> str:
             lines.append(
                 f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)"
             )
+    if report.views_failed:
+        lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
     for problem in report.input_problems:
         lines.append(f"  skipped input: {problem}")
     for note in report.notes:

@@ -22,6 +22,7 @@ from konnectnxt.demo.in_memory import InMemoryClient
 from konnectnxt.demo.sandbox import Sandbox
 from konnectnxt.polling import RunStats
 from konnectnxt.run import RunReport, RunRequest, fetch_and_load, pick_due, register
+from konnectnxt.schema_settings import never_coerce
 from konnectnxt.tables import TABLES, TRACKED_CASES
 from konnectnxt.warehouse import Warehouse
 from prewarmed_cli import PrewarmedCli
@@ -239,6 +240,7 @@ def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InPr
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     path = tmp_path / "bgv.duckdb"
     connection = duckdb.connect(str(path))
+    never_coerce()
     pipeline = dlt.pipeline(
         "bgv",
         pipelines_dir=str(tmp_path / "dlt_data" / "pipelines"),

@@ -16,10 +16,10 @@ from konnectnxt.config import (
     InvalidSetting,
     KonnectNxtConfiguration,
     defaults,
-    help_text,
     load_configuration,
     warn_about_configuration,
 )
+from konnectnxt.config_help import help_text
 from konnectnxt.errors import ConfigurationError
 
 INF, NAN = math.inf, math.nan

@@ -22,6 +22,7 @@ DLT_FREE = {
     "tables",
     "transform",
     "transport",
+    "vendor_values",
 }
 
 

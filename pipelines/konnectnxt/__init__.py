@@ -14,6 +14,7 @@ from dlt.sources import DltResource
 from .client import FetchOutcome, RequestCounters, fetch_reports
 from .polling import PolledCase, PollingRules, RunStats, StoredChecks, poll_outcome
 from .schedule import TrackedCase
+from .schema_settings import keep_values_as_sent
 from .settings import POLLED_BATCH_SIZE, SOURCE_NAME
 from .table_spec import TOMBSTONE_COLUMN, Table
 from .tables import (
@@ -51,6 +52,7 @@ def konnectnxt(
     `stored_checks` (case_id -> check_key -> (status, result)) is what the warehouse holds now; a
     check's history gets a row only when its status or result differs from it.
     """
+    keep_values_as_sent()
     polled = polled_cases(due_cases, client, rules, stats, workers, stored_checks or {})
     return [polled | dlt.transformer(table_rows, **table.resource_hints())(table) for table in TABLES.per_case]
 
@@ -110,12 +112,14 @@ def table_rows(batch: list[PolledCase], table: Table) -> Iterator[Any]:
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def case_registry(rows: list[dict[str, Any]]) -> DltResource:
     """New ids entering `tracked_cases`, loaded before any request is sent."""
+    keep_values_as_sent()
     return dlt.resource([rows], **TRACKED_CASES.resource_hints())
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def run_record(row: dict[str, Any], sla_days: dict[str, float], report_timezone: str) -> Sequence[DltResource]:
     """One row of `runs` (what a run did, how it ended), and the settings the views read."""
+    keep_values_as_sent()
     sla_targets = [{"check_type": check_type, "sla_days": days} for check_type, days in sla_days.items()]
     return [
         dlt.resource([row], **RUNS.resource_hints()),
@@ -127,10 +131,12 @@ def run_record(row: dict[str, Any], sla_days: dict[str, float], report_timezone:
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def warehouse_tables(tables: Sequence[Table]) -> Sequence[DltResource]:
     """The given tables, created empty: a new or incomplete warehouse gets every table at once."""
+    keep_values_as_sent()
     return [dlt.resource([materialize_schema_item()], **table.resource_hints()) for table in tables]
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def forgotten_record(rows: list[dict[str, Any]]) -> DltResource:
     """Ids that were forgotten (--forget), with the time: nothing else of them is kept."""
+    keep_values_as_sent()
     return dlt.resource([rows], **FORGOTTEN_CASES.resource_hints())

@@ -8,7 +8,6 @@ are derived from them.
 import dataclasses
 import logging
 import math
-import textwrap
 from datetime import timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ from .pii import PII_MODES
 from .polling import PollingRules
 from .redaction import register_secret
 from .transport import is_loopback_host
+from .vendor_values import Fold, identity
 
 SECTION = "[sources.konnectnxt]"
 SECTIONS = ("sources", "konnectnxt")
@@ -190,7 +190,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.report_timezone)
 
-    def polling_rules(self) -> PollingRules:
+    def polling_rules(self, fold: Fold = identity) -> PollingRules:
+        """The rules of what a fetch outcome means; `fold` names columns as the warehouse will."""
         return PollingRules(
             poll_intervals=self.poll_intervals,
             min_poll_interval=self.min_poll_interval,
@@ -198,6 +199,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
             report_timezone=self.timezone,
             pii=self.pii,
             pii_salt=self.pii_salt,
+            fold=fold,
         )
 
 
@@ -233,7 +235,7 @@ def warn_about_configuration(configuration: KonnectNxtConfiguration) -> list[str
     lines = unknown_key_warnings(SECTIONS, SETTINGS)
     if (interval := configuration.min_poll_interval) < VENDOR_MIN_POLL_INTERVAL:
         lines.append(
-            f"{SECTION} min_poll_interval = {_toml(interval)} is below {VENDOR_MIN_POLL_INTERVAL}: the vendor "
+            f"{SECTION} min_poll_interval = {toml_value(interval)} is below {VENDOR_MIN_POLL_INTERVAL}: the vendor "
             f"asks for at most one request per case every {VENDOR_MIN_POLL_INTERVAL} seconds"
         )
     for line in lines:
@@ -246,21 +248,12 @@ def defaults() -> dict[str, Any]:
     return {key: getattr(KonnectNxtConfiguration(), key) for key in SETTINGS}
 
 
-def help_text() -> str:
-    """The configuration part of `--help`: every key, its default and what it does."""
-    lines = [f"configuration {SECTION} (.dlt/config.toml, secrets in .dlt/secrets.toml; env {ENV_PREFIX}<KEY>):"]
-    values = defaults()
-    for key, setting in SETTINGS.items():
-        lines.append(f"  {key} (secret)" if setting.secret else f"  {key} = {_toml(values[key])}")
-        lines.extend(textwrap.wrap(setting.help, width=96, initial_indent="      ", subsequent_indent="      "))
-    return "\n".join(lines)
-
-
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A value as it is written in config.toml."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, float) and value.is_integer():

@@ -24,6 +24,10 @@ class AuthenticationFailed(BgvError):
     """The API rejected the key (401, or 403 on a run's first request)."""
 
 
+class ApiUnreachable(BgvError):
+    """No request of the run got an answer, or the API stopped answering in the middle of it."""
+
+
 class RunLocked(BgvError):
     """Another run of the same pipeline holds the lock."""
 

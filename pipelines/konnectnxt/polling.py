@@ -13,6 +13,7 @@ from .pii import pii_fingerprint, protect_rows
 from .schedule import TrackedCase, after_failure, after_report, is_terminal
 from .tables import CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, CHECKS, FETCH_ERRORS, TRACKED_CASES
 from .transform import CaseTimes, ReportRows, Row, report_fingerprint, report_rows
+from .vendor_values import Fold, identity
 
 # case_id -> check_key -> (status, result) of the stored snapshot.
 StoredChecks = dict[str, dict[str, tuple]]
@@ -28,6 +29,8 @@ class PollingRules:
     report_timezone: tzinfo
     pii: str = "keep"
     pii_salt: str | None = None
+    # The column name the warehouse makes of a key (dlt's naming convention).
+    fold: Fold = identity
 
     @property
     def pii_mode(self) -> str:
@@ -44,6 +47,8 @@ class PolledCase:
     previous: TrackedCase
     error: str | None = None
     unparsed_completed_at: int = 0
+    # False for a case the run stopped before requesting: nothing happened to it.
+    requested: bool = True
 
     @property
     def case_id(self) -> str:
@@ -76,10 +81,14 @@ class RunStats:
     reported_at: dict[str, datetime] = field(default_factory=dict)
     requests: int = 0
     retries: int = 0
+    not_requested: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
     def count(self, polled: PolledCase) -> None:
         """Add one polled case to the totals."""
+        if not polled.requested:
+            self.not_requested += 1
+            return
         self.rows.update({table: len(rows) for table, rows in polled.rows.items()})
         before, after = polled.previous, polled.tracked
         if not polled.fetched:
@@ -106,6 +115,8 @@ def poll_outcome(
 ) -> PolledCase:
     """The bookkeeping and rows of one fetch outcome."""
     intervals = {"poll_intervals": rules.poll_intervals, "min_poll_interval": rules.min_poll_interval}
+    if not outcome.ok and outcome.attempts == 0:
+        return PolledCase(case, {}, previous=case, error=outcome.error, requested=False)
     if not outcome.ok:
         tracked = after_failure(
             case,
@@ -138,7 +149,9 @@ def poll_outcome(
     times = CaseTimes(
         tracked.first_seen_at, tracked.last_fetched_at, tracked.first_completed_at, tracked.last_completed_at
     )
-    report = report_rows(case.case_id, outcome.data, times=times, report_timezone=rules.report_timezone)
+    report = report_rows(
+        case.case_id, outcome.data, times=times, report_timezone=rules.report_timezone, fold=rules.fold
+    )
     protect_rows(report.tables, rules.pii, rules.pii_salt)
     history = status_history(case, report, stored_checks or {}, outcome.polled_at)
     rows = {TRACKED_CASES.name: [tracked.row()], **history, **report.tables}

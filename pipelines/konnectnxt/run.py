@@ -1,27 +1,17 @@
 """One pipeline run as named steps: admit ids, register them, pick what is due, fetch and load, record the run."""
 
 import logging
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 
-from . import ReportClient, case_registry, konnectnxt, run_record
+from . import ReportClient, case_registry, konnectnxt
 from .case_ids import DEMO_SOURCE, FLAG_SOURCE, CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
 from .client import KonnectNxtClient
-from .config import KonnectNxtConfiguration, load_configuration
-from .errors import (
-    EXIT_INTERNAL_ERROR,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    AuthenticationFailed,
-    BgvError,
-    CaseIdInputError,
-    describe,
-)
+from .config import KonnectNxtConfiguration, load_configuration, warn_about_configuration
+from .errors import EXIT_INTERNAL_ERROR, ApiUnreachable, AuthenticationFailed, BgvError, CaseIdInputError, describe
 from .forget import forgotten_ids, unforget
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .polling import RunStats
@@ -34,14 +24,13 @@ from .polling_state import (
     table_row_counts,
     tracked_case_counts,
 )
-from .redaction import redact
 from .run_lock import run_lock
+from .run_report import RunReport, record_run, record_run_when_possible
 from .schedule import TrackedCase, due_cases, new_registrations, revived
-from .settings import DATASET_NAME, DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
-from .tables import RunRecord
+from .settings import DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
 from .views import apply_views
-from .warehouse import Warehouse, duckdb_path, lock_path, open_warehouse
-from .warehouse_check import prepare_warehouse, remember_run
+from .warehouse import Warehouse, lock_path, open_warehouse
+from .warehouse_check import prepare_warehouse
 
 logger = logging.getLogger("bgv")
 
@@ -62,32 +51,6 @@ class RunRequest:
         return DEMO_PIPELINE_NAME if self.demo else PIPELINE_NAME
 
 
-@dataclass
-class RunReport:
-    """What the run did, for the summary, the `runs` row and the exit code."""
-
-    pipeline_name: str
-    stats: RunStats
-    started_at: datetime
-    destination: str = ""
-    dataset: str = DATASET_NAME
-    registered: int = 0
-    revived: list[str] = field(default_factory=list)
-    tracked: dict[str, int] = field(default_factory=dict)
-    input_problems: list[str] = field(default_factory=list)
-    table_rows: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.stats.failed or self.input_problems else EXIT_OK
-
-    def note(self, text: str) -> None:
-        """A line for both the log and the summary."""
-        logger.warning("%s", text)
-        self.notes.append(text)
-
-
 def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run once; expected failures raise BgvError subclasses carrying their exit code."""
     configuration = load_configuration(require_api_key=not request.demo)
@@ -98,6 +61,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         record_run_when_possible(report, configuration, exc.exit_code, str(exc))
         raise
     report.input_problems = list(batch.problems)
+    warn_about_configuration(configuration)
     with ExitStack() as stack:
         if request.demo:
             from .demo import DemoApi  # the demo's sandbox stays off the production path
@@ -116,6 +80,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
                 demo.start_cases(earliest_added_at(warehouse, DEMO_SOURCE))
             client = KonnectNxtClient.for_endpoint(endpoint.base_url, endpoint.api_key, configuration)
             fetch_and_load(warehouse, due, client, configuration, report)
+            raise_when_the_api_was_not_answering(client)
         except BgvError as exc:
             if isinstance(exc, AuthenticationFailed) and report.stats.reported_at:
                 remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
@@ -124,8 +89,8 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         except Exception as exc:
             record_run(warehouse, report, configuration, EXIT_INTERNAL_ERROR, describe(exc))
             raise
+        report.views_failed = [failure.view for failure in apply_views(warehouse)]
         record_run(warehouse, report, configuration, report.exit_code, None)
-        apply_views(warehouse)
     return report
 
 
@@ -212,9 +177,8 @@ def fetch_and_load(
             configuration.workers,
         )
         stored_checks = check_statuses(warehouse, [case.case_id for case in due])
-        source = konnectnxt(
-            due, client, configuration.polling_rules(), report.stats, configuration.workers, stored_checks
-        )
+        rules = configuration.polling_rules(fold=warehouse.column_name)
+        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored_checks)
         warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
         for failure in report.stats.failures:
             logger.warning("case %s", failure)
@@ -229,65 +193,13 @@ def fetch_and_load(
     report.tracked = tracked_case_counts(warehouse)
 
 
+def raise_when_the_api_was_not_answering(client: KonnectNxtClient) -> None:
+    """After loading what came: no answer at all, or answers that stopped, end the run with exit 2."""
+    if client.unreachable:
+        raise ApiUnreachable(f"cannot reach {client.unreachable}")
+    if client.stopped_answering:
+        raise ApiUnreachable(f"the API stopped answering: {client.stopped_answering}")
+
+
 def normalize_workers_for(case_count: int) -> int:
     return 2 if case_count >= PARALLEL_NORMALIZE_FROM else 1
-
-
-def record_run(
-    warehouse: Warehouse, report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str | None
-) -> None:
-    """Append the run to `runs` and refresh the views' settings tables.
-
-    Best effort, as its own load package: it never changes the run's exit code.
-    """
-    if warehouse.pipeline.has_pending_data:
-        logger.debug("runs row not written: the destination still has pending data")
-        return
-    stats = report.stats
-    row = RunRecord(
-        run_id=stats.run_id,
-        pipeline_name=report.pipeline_name,
-        started_at=report.started_at,
-        finished_at=datetime.now(UTC),
-        cases_tracked=report.tracked.get("tracked"),
-        cases_registered=report.registered,
-        cases_due=stats.due,
-        cases_fetched=stats.fetched,
-        cases_changed=stats.changed,
-        cases_completed=stats.newly_completed,
-        cases_failed=stats.failed,
-        cases_marked_not_found=len(stats.marked_not_found),
-        requests=stats.requests,
-        retries=stats.retries,
-        exit_code=exit_code,
-        error=redact(error) if error else None,
-        pipeline_version=pipeline_version(),
-    )
-    try:
-        record = run_record(asdict(row), configuration.sla_days, configuration.report_timezone)
-        warehouse.load(record, log_level=logging.DEBUG)
-    except Exception:  # the run's outcome matters more than its record
-        logger.debug("writing the runs row failed", exc_info=True)
-        return
-    remember_run(warehouse, row.run_id, row.finished_at)
-
-
-def record_run_when_possible(
-    report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str
-) -> None:
-    """Record a run that failed before opening the warehouse, if one exists and is free right now."""
-    try:
-        if not os.path.exists(duckdb_path(report.pipeline_name)):
-            return
-        with run_lock(lock_path(report.pipeline_name)), open_warehouse(report.pipeline_name, 0) as warehouse:
-            report.destination = warehouse.label
-            record_run(warehouse, report, configuration, exit_code, error)
-    except BgvError:
-        logger.debug("runs row not written: the warehouse is busy or unusable")
-
-
-def pipeline_version() -> str:
-    try:
-        return version("bgv-warehouse")
-    except PackageNotFoundError:
-        return "unknown"

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from .table_spec import TOMBSTONE_COLUMN
 from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES
+from .vendor_values import Fold, identity, storable, vendor_columns
 
 Row = dict[str, Any]
 
@@ -66,8 +68,14 @@ class ReportRows:
         return self.tables[CASES.name][0]
 
 
-def report_rows(case_id: str, data: dict[str, Any], *, times: CaseTimes, report_timezone: tzinfo) -> ReportRows:
-    """Rows of all report tables for one fetched report (`data` of the envelope)."""
+def report_rows(
+    case_id: str, data: dict[str, Any], *, times: CaseTimes, report_timezone: tzinfo, fold: Fold = identity
+) -> ReportRows:
+    """Rows of all report tables for one fetched report (`data` of the envelope).
+
+    `fold` is how the warehouse turns a key into a column name (dlt's naming convention): vendor keys
+    are placed after folding, so that none lands on one of our columns or on another vendor key's.
+    """
     checks_rows: list[Row] = []
     entries: list[Row] = []
     fields: list[Row] = []
@@ -76,26 +84,26 @@ def report_rows(case_id: str, data: dict[str, Any], *, times: CaseTimes, report_
     checks = _as_list(data.get("checks"))
     for check, check_key in zip(checks, check_keys(checks)):
         check = check if isinstance(check, dict) else {"value": check}
-        check_row = _check_row(case_id, check_key, check, report_timezone)
+        check_row = _check_row(case_id, check_key, check, report_timezone, fold)
         unparsed += check_row["completed_at_raw"] is not None and check_row["completed_at"] is None
         checks_rows.append(check_row)
         parent = {"case_id": case_id, "check_key": check_key}
         for index, entry in enumerate(_as_list(check.get("entries"))):
             entry = entry if isinstance(entry, dict) else {"value": entry}
             own = {**parent, "entry_index": index}
-            entries.append({**own, **_prefixed(entry, ENTRIES.own_columns, "entry_")})
+            entries.append({**own, **vendor_columns(entry, _taken(ENTRIES.own_columns), "entry_", fold)})
         for index, item in enumerate(_as_list(check.get("fields"))):
             item = item if isinstance(item, dict) else {"label": None, "value": item}
-            own = {**parent, "field_index": index, "label": item.get("label"), "value": item.get("value")}
+            own = {**parent, "field_index": index, "label": item.get("label"), "value": storable(item.get("value"))}
             extra = {k: v for k, v in item.items() if k not in ("label", "value")}
-            fields.append({**own, **_prefixed(extra, CHECK_FIELDS.own_columns, "field_")})
+            fields.append({**own, **vendor_columns(extra, _taken(CHECK_FIELDS.own_columns), "field_", fold)})
         for index, item in enumerate(_as_list(check.get("documents"))):
             item = item if isinstance(item, dict) else {"url": item}
-            own = {**parent, "document_index": index, "url": item.get("url")}
+            own = {**parent, "document_index": index, "url": storable(item.get("url"))}
             extra = {k: v for k, v in item.items() if k != "url"}
-            documents.append({**own, **_prefixed(extra, CHECK_DOCUMENTS.own_columns, "document_")})
+            documents.append({**own, **vendor_columns(extra, _taken(CHECK_DOCUMENTS.own_columns), "document_", fold)})
     tables = {
-        CASES.name: [case_row(case_id, data, times)],
+        CASES.name: [case_row(case_id, data, times, fold)],
         CHECKS.name: checks_rows,
         ENTRIES.name: entries,
         CHECK_FIELDS.name: fields,
@@ -104,29 +112,39 @@ def report_rows(case_id: str, data: dict[str, Any], *, times: CaseTimes, report_
     return ReportRows(tables, unparsed_completed_at=unparsed)
 
 
-def case_row(case_id: str, data: dict[str, Any], times: CaseTimes) -> Row:
-    """The `cases` row: top-level report fields, candidate and summary flattened, and our own times."""
-    candidate = data.get("candidate") if isinstance(data.get("candidate"), dict) else {}
+def case_row(case_id: str, data: dict[str, Any], times: CaseTimes, fold: Fold = identity) -> Row:
+    """The `cases` row: top-level report fields, candidate and summary flattened, and our own times.
+
+    A `candidate` or `summary` that is not an object is kept whole in a column of that name.
+    """
+    candidate, summary = data.get("candidate"), data.get("summary")
     row: Row = {
         "case_id": case_id,
         "reference_id": _as_text(data.get("reference_id")),
-        "status": data.get("status"),
-        "result": data.get("result"),
-        "candidate_name": candidate.get("name"),
-        "candidate_photo": candidate.get("photo"),
+        "status": storable(data.get("status")),
+        "result": storable(data.get("result")),
+        "candidate_name": None,
+        "candidate_photo": None,
     }
-    for key, value in candidate.items():
-        if key not in ("name", "photo"):
-            row[f"candidate_{key}"] = value
-    summary = data.get("summary")
-    if isinstance(summary, dict):
-        for key, value in summary.items():
-            row[f"summary_{key}"] = value
     generated_at = data.get("generated_at")
-    row["generated_at"] = parse_generated_at(generated_at) or generated_at
+    row["generated_at"] = parse_generated_at(generated_at) or storable(generated_at)
     row.update(asdict(times))
+    taken = _taken(CASES.own_columns)
     extra = {k: v for k, v in data.items() if k not in _CASE_KEYS}
-    row.update(_prefixed(extra, CASES.own_columns | set(row), "report_"))
+    if isinstance(candidate, dict):
+        row["candidate_name"], row["candidate_photo"] = (
+            storable(candidate.get("name")),
+            storable(candidate.get("photo")),
+        )
+        others = {f"candidate_{k}": v for k, v in candidate.items() if k not in ("name", "photo")}
+        row.update(vendor_columns(others, taken, "report_", fold))
+    elif candidate is not None:
+        extra = {"candidate": candidate, **extra}
+    if isinstance(summary, dict):
+        row.update(vendor_columns({f"summary_{k}": v for k, v in summary.items()}, taken, "report_", fold))
+    elif summary is not None:
+        extra = {"summary": summary, **extra}
+    row.update(vendor_columns(extra, taken, "report_", fold))
     return row
 
 
@@ -142,22 +160,22 @@ def check_keys(checks: list[Any]) -> list[str]:
     return keys
 
 
-def _check_row(case_id: str, check_key: str, check: dict[str, Any], report_timezone: tzinfo) -> Row:
+def _check_row(case_id: str, check_key: str, check: dict[str, Any], report_timezone: tzinfo, fold: Fold) -> Row:
     completed_at_raw = check.get("completed_at")
     row: Row = {
         "case_id": case_id,
         "check_key": check_key,
-        "check_type": check.get("type"),
-        "check_name": check.get("name"),
-        "category": check.get("category"),
-        "status": check.get("status"),
-        "result": check.get("result"),
+        "check_type": storable(check.get("type")),
+        "check_name": storable(check.get("name")),
+        "category": storable(check.get("category")),
+        "status": storable(check.get("status")),
+        "result": storable(check.get("result")),
         "completed_at": parse_completed_at(completed_at_raw, report_timezone),
         "completed_at_raw": _as_text(completed_at_raw),
-        "remark": check.get("remark"),
+        "remark": storable(check.get("remark")),
     }
     extra = {k: v for k, v in check.items() if k not in _CHECK_CONSUMED_KEYS}
-    row.update(_prefixed(extra, CHECKS.own_columns, "check_"))
+    row.update(vendor_columns(extra, _taken(CHECKS.own_columns), "check_", fold))
     return row
 
 
@@ -167,15 +185,14 @@ def parse_completed_at(text: Any, report_timezone: tzinfo) -> datetime | None:
         return None
     iso = _parse_iso(text)
     if iso is not None:
-        moment = iso if iso.tzinfo else iso.replace(tzinfo=report_timezone)
-        return moment.astimezone(UTC)
+        return _in_utc(iso if iso.tzinfo else iso.replace(tzinfo=report_timezone))
     normalised = re.sub(r"\bsept\b", "Sep", re.sub(r"[\s,]+", " ", text).strip(), flags=re.IGNORECASE)
     for pattern in _COMPLETED_AT_FORMATS:
         try:
             local = datetime.strptime(normalised, pattern)
         except ValueError:
             continue
-        return local.replace(tzinfo=report_timezone).astimezone(UTC)
+        return _in_utc(local.replace(tzinfo=report_timezone))
     return None
 
 
@@ -184,9 +201,15 @@ def parse_generated_at(text: Any) -> datetime | None:
     moment = _parse_iso(text) if isinstance(text, str) else None
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return _in_utc(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _in_utc(moment: datetime) -> datetime | None:
+    """`moment` in UTC, or None when that falls outside the years a timestamp column holds (1 to 9999)."""
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def report_fingerprint(data: dict[str, Any]) -> str:
@@ -216,5 +239,6 @@ def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _prefixed(values: dict[str, Any], reserved: frozenset[str] | set[str], prefix: str) -> Row:
-    return {(f"{prefix}{k}" if k in reserved else k): v for k, v in values.items()}
+def _taken(own_columns: frozenset[str]) -> set[str]:
+    """Column names a vendor key may not take: ours, dlt's hard-delete marker."""
+    return {*own_columns, TOMBSTONE_COLUMN}

@@ -20,6 +20,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from .errors import BgvError, ConfigurationError, DestinationError, cause_line, root_cause
+from .schema_settings import never_coerce
 from .settings import DATASET_NAME, DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE, LOADER_FILE_FORMAT
 from .tables import TABLES
 from .working_dir import bring_back, record_binding, set_aside_for_another_warehouse
@@ -82,6 +83,12 @@ class Warehouse:
         except Exception as exc:
             raise DestinationError(f"cannot read the warehouse at {self.label}: {cause_line(exc)}") from exc
 
+    def column_name(self, key: str) -> str:
+        """The column dlt makes of a row key here: case, spaces, camelCase and non-ASCII folded."""
+        if not key or key.isspace():
+            return "_empty"
+        return self.pipeline.default_schema.naming.normalize_identifier(key)
+
     def existing_columns(self, table: str) -> set[str]:
         """Columns the table has now: an older warehouse lacks the columns later versions added."""
         rows = self.query(
@@ -142,6 +149,7 @@ def open_warehouse(pipeline_name: str, lock_wait_seconds: float) -> Iterator[War
     DuckDB (the default) gets a project-relative file, opened once and held until the run ends: a
     reader that holds the file is waited for, and none can slip in between the run's steps.
     """
+    never_coerce()
     try:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, dataset_name=DATASET_NAME)
     except ConfigurationException as exc:

@@ -1,0 +1,108 @@
+"""What a run did: the report behind the summary, the exit code and the `runs` row it leaves."""
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from . import run_record
+from .config import KonnectNxtConfiguration
+from .errors import EXIT_OK, EXIT_PARTIAL, BgvError
+from .polling import RunStats
+from .redaction import redact
+from .run_lock import run_lock
+from .settings import DATASET_NAME
+from .tables import RunRecord
+from .warehouse import Warehouse, duckdb_path, lock_path, open_warehouse
+from .warehouse_check import remember_run
+
+logger = logging.getLogger("bgv")
+
+
+@dataclass
+class RunReport:
+    """What the run did, for the summary, the `runs` row and the exit code."""
+
+    pipeline_name: str
+    stats: RunStats
+    started_at: datetime
+    destination: str = ""
+    dataset: str = DATASET_NAME
+    registered: int = 0
+    revived: list[str] = field(default_factory=list)
+    tracked: dict[str, int] = field(default_factory=dict)
+    input_problems: list[str] = field(default_factory=list)
+    table_rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    views_failed: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.stats.failed or self.input_problems or self.views_failed else EXIT_OK
+
+    def note(self, text: str) -> None:
+        """A line for both the log and the summary."""
+        logger.warning("%s", text)
+        self.notes.append(text)
+
+
+def record_run(
+    warehouse: Warehouse, report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str | None
+) -> None:
+    """Append the run to `runs` and refresh the views' settings tables.
+
+    Best effort, as its own load package: it never changes the run's exit code.
+    """
+    if warehouse.pipeline.has_pending_data:
+        logger.debug("runs row not written: the destination still has pending data")
+        return
+    stats = report.stats
+    row = RunRecord(
+        run_id=stats.run_id,
+        pipeline_name=report.pipeline_name,
+        started_at=report.started_at,
+        finished_at=datetime.now(UTC),
+        cases_tracked=report.tracked.get("tracked"),
+        cases_registered=report.registered,
+        cases_due=stats.due,
+        cases_fetched=stats.fetched,
+        cases_changed=stats.changed,
+        cases_completed=stats.newly_completed,
+        cases_failed=stats.failed,
+        cases_marked_not_found=len(stats.marked_not_found),
+        requests=stats.requests,
+        retries=stats.retries,
+        exit_code=exit_code,
+        error=redact(error) if error else None,
+        pipeline_version=pipeline_version(),
+    )
+    try:
+        sla_days = {check_type: float(days) for check_type, days in configuration.sla_days.items()}
+        record = run_record(asdict(row), sla_days, configuration.report_timezone)
+        warehouse.load(record, log_level=logging.DEBUG)
+    except Exception:  # the run's outcome matters more than its record
+        logger.debug("writing the runs row failed", exc_info=True)
+        return
+    remember_run(warehouse, row.run_id, row.finished_at)
+
+
+def record_run_when_possible(
+    report: RunReport, configuration: KonnectNxtConfiguration, exit_code: int, error: str
+) -> None:
+    """Record a run that failed before opening the warehouse, if one exists and is free right now."""
+    try:
+        if not os.path.exists(duckdb_path(report.pipeline_name)):
+            return
+        with run_lock(lock_path(report.pipeline_name)), open_warehouse(report.pipeline_name, 0) as warehouse:
+            report.destination = warehouse.label
+            record_run(warehouse, report, configuration, exit_code, error)
+    except BgvError:
+        logger.debug("runs row not written: the warehouse is busy or unusable")
+
+
+def pipeline_version() -> str:
+    try:
+        return version("bgv-warehouse")
+    except PackageNotFoundError:
+        return "unknown"
