@@ -30,10 +30,12 @@ os.environ.setdefault("DLT_DATA_DIR", project_data_dir(os.environ["DLT_PROJECT_D
 
 from konnectnxt.config_help import help_text
 from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError, describe
-from konnectnxt.forget import ForgetReport, forget_cases
+from konnectnxt.forget import forget_cases
 from konnectnxt.progress import FetchProgress
+from konnectnxt.rebuild import rebuild
 from konnectnxt.redaction import RedactingFormatter, redact
-from konnectnxt.run import RunReport, RunRequest, run_pipeline
+from konnectnxt.run import RunRequest, run_pipeline
+from konnectnxt.summary import format_forget_summary, format_rebuild_summary, format_summary
 
 DESTINATION_HELP = """destination:
   [destination.duckdb] credentials: the DuckDB file, default bgv.duckdb, relative to the repo root
@@ -88,10 +90,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the time in forgotten_cases (ids from config or files are then skipped; only "
         "--case-id tracks it again); repeatable; polls nothing",
     )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="re-derive every report table from the stored raw reports, without a single API request "
+        "(history and polling state are kept); polls nothing",
+    )
     parser.add_argument("--verbose", action="store_true", help="detail and tracebacks on stderr")
     args = parser.parse_args(argv)
-    if args.forget and (args.case_ids or args.cases_files or args.all_open or args.refresh_completed):
-        parser.error("--forget runs alone (with --demo and --verbose at most)")
+    polling = args.case_ids or args.cases_files or args.all_open or args.refresh_completed
+    for alone, name in ((args.forget, "--forget"), (args.rebuild, "--rebuild")):
+        if alone and (polling or (args.forget and args.rebuild)):
+            parser.error(f"{name} runs alone (with --demo and --verbose at most)")
     return args
 
 
@@ -106,75 +116,6 @@ def configure_logging(verbose: bool) -> None:
     # dlt sets its logger's level from [runtime] log_level when it starts, hence the env default.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "CRITICAL")
     logging.getLogger("dlt").setLevel(os.environ["RUNTIME__LOG_LEVEL"])
-
-
-def format_summary(report: RunReport) -> str:
-    stats = report.stats
-    lines = [f"bgv run {stats.run_id[:8]} (pipeline {report.pipeline_name})"]
-    tracked = report.tracked
-    if not tracked.get("tracked"):
-        lines += [
-            "  no cases are tracked yet. Add some with --case-id ID or --cases-file submit_response.json,",
-            "  or list them under [sources.konnectnxt] case_ids; try it out with --demo.",
-        ]
-    else:
-        lines += [
-            f"  tracked cases:   {tracked['tracked']} ({tracked['open']} open"
-            + (f", {tracked['not_found']} not found" if tracked["not_found"] else "")
-            + ")"
-            + (f", {report.registered} newly registered" if report.registered else "")
-            + (f", {len(report.revived)} tracked again" if report.revived else ""),
-            f"  due:             {stats.due}",
-            f"  fetched:         {stats.fetched}",
-            f"  changed:         {stats.changed}",
-            f"  newly completed: {stats.newly_completed}",
-            f"  failed:          {stats.failed}" + ("  (see konnectnxt.fetch_errors)" if stats.failed else ""),
-        ]
-        if stats.not_requested:
-            lines.append(f"  not requested:   {stats.not_requested} (the run stopped first; polled on the next run)")
-        transitions = [(k, n) for k, n in stats.status_changes.most_common() if k[0] is not None]
-        if transitions:
-            lines.append("  status changes:  " + ", ".join(f"{a} -> {b}: {n}" for (a, b), n in transitions))
-        if stats.marked_not_found:
-            lines.append(
-                f"  marked not found: {len(stats.marked_not_found)} (only 404s since long enough; no longer polled; "
-                "--case-id ID tracks one again): " + ", ".join(stats.marked_not_found)
-            )
-        if stats.unparsed_completed_at:
-            lines.append(
-                f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)"
-            )
-    if report.views_failed:
-        lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
-    for problem in report.input_problems:
-        lines.append(f"  skipped input: {problem}")
-    for note in report.notes:
-        lines.append(f"  note: {note}")
-    if report.table_rows:
-        lines.append("  rows in tables (loaded this run):")
-        for table, count in report.table_rows.items():
-            loaded = stats.rows.get(table)
-            lines.append(f"    {report.dataset}.{table:<20} {count:>8}" + (f"  ({loaded})" if loaded else ""))
-    lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
-    if report.destination.endswith(".duckdb"):
-        lines.append(
-            f"  query:    duckdb -readonly {report.destination} "
-            f'"select status, result, count(*) from {report.dataset}.cases group by all"'
-        )
-    return "\n".join(lines)
-
-
-def format_forget_summary(report: ForgetReport) -> str:
-    lines = [f"bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
-    for case_id, tables in report.removed.items():
-        if tables:
-            removed = ", ".join(f"{count} from {table}" for table, count in tables.items())
-            lines.append(f"  {case_id}: removed {removed}")
-        else:
-            lines.append(f"  {case_id}: nothing stored for it")
-    lines.append(f"  load packages removed from the dlt working dir: {report.packages_purged}")
-    lines.append("  kept: only the id and the time, in konnectnxt.forgotten_cases; --case-id ID tracks it again")
-    return "\n".join(lines)
 
 
 def write_last_error(pipeline_name: str) -> str | None:
@@ -199,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if request.forget:
             print(format_forget_summary(forget_cases(request.pipeline_name, request.forget)))
+            return EXIT_OK
+        if args.rebuild:
+            print(format_rebuild_summary(rebuild(request.pipeline_name)))
             return EXIT_OK
         report = run_pipeline(request, on_progress=FetchProgress())
     except BgvError as exc:

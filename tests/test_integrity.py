@@ -166,3 +166,103 @@ def test_two_checkouts_with_default_settings_never_share_a_working_dir(tmp_path,
     first.leave_pending_registration(C, "interrupted", first.root / ".dlt" / "data" / "pipelines")
     assert second.run("--all-open", env={"DLT_DATA_DIR": None}).returncode == 0
     assert second.query("select case_id from konnectnxt.tracked_cases") == [(B,)]
+
+
+def snapshot_report(status, generated, result="pending", criminal=("in_progress", "pending")):
+    return {
+        "status": status,
+        "result": result,
+        "generated_at": generated,
+        "candidate": {"name": "Asha"},
+        "checks": [{"type": "criminal", "status": criminal[0], "result": criminal[1]}],
+    }
+
+
+def test_an_older_snapshot_changes_nothing_and_is_counted(project, sandbox):
+    sandbox.add_case(A, snapshot_report("in_audit", "2026-06-16T10:00:00+00:00", criminal=("completed", "clear")))
+    assert project.run("--case-id", A).returncode == 0
+    before = {
+        table: project.query(f"select * from konnectnxt.{table} order by all")
+        for table in ("cases", "checks", "case_status_history", "check_status_history")
+    }
+    step = project.query("select poll_step from konnectnxt.tracked_cases")[0][0]
+
+    sandbox.add_case(A, snapshot_report("in_progress", "2026-06-15T10:00:00+00:00"))  # served late by a replica
+    result = project.run("--all-open")
+    assert result.returncode == 0, result.stderr
+    assert "stale snapshots ignored: 1" in result.stdout
+    for table, rows in before.items():
+        assert project.query(f"select * from konnectnxt.{table} order by all") == rows, table
+    assert project.query("select poll_step from konnectnxt.tracked_cases")[0][0] == step + 1  # not reset
+
+    # A report without a readable generated_at is taken as new.
+    sandbox.add_case(A, snapshot_report("completed", "sometime today", "clear", ("completed", "clear")))
+    assert project.run("--all-open").returncode == 0
+    assert project.query("select status from konnectnxt.cases") == [("completed",)]
+    # --refresh-completed follows the same rule.
+    sandbox.add_case(A, snapshot_report("in_audit", "2026-06-14T10:00:00+00:00"))
+    refreshed = project.run("--refresh-completed")
+    assert refreshed.returncode == 0 and "stale snapshots ignored: 1" not in refreshed.stdout  # stored one unreadable
+    assert project.query("select status from konnectnxt.cases") == [("in_audit",)]
+
+
+def test_values_no_column_type_holds_are_kept_as_text_and_never_stop_the_other_cases(project, sandbox):
+    odd = {
+        "status": "completed",
+        "result": "clear",
+        "generated_at": "0001-01-01T00:00:00",
+        "summary": {"total": 2**63},
+        "checks": [
+            {
+                "type": "criminal",
+                "status": "completed",
+                "result": "clear",
+                "completed_at": "0001-01-01T00:00:00",
+                "entries": [{"score": -(2**63) - 1, "ratio": float("inf"), "deep": {"a": [[[[{"b": 2**70}]]]]}}],
+            }
+        ],
+    }
+    sandbox.add_case(A, odd)
+    serve(sandbox, B)
+    result = project.run("--case-id", A, "--case-id", B)
+    assert result.returncode == 0, result.stderr
+    assert project.query(f"select count(*) from konnectnxt.cases where case_id = '{B}'") == [(1,)]
+    assert project.query(
+        "select completed_at, completed_at_raw from konnectnxt.checks where case_id = 'a' || repeat('a', 31)"
+    ) == [(None, "0001-01-01T00:00:00")]
+    entry = project.query("select score, ratio, deep from konnectnxt.entries")[0]
+    assert entry[0] == str(-(2**63) - 1) and entry[1] == "Infinity" and str(2**70) in entry[2]
+    total = project.query(f"select summary_total from konnectnxt.cases where case_id = '{A}'")[0][0]
+    assert total == str(2**63)
+    assert project.query(f"select count(*) from konnectnxt.raw_reports where case_id = '{A}'") == [(1,)]
+
+
+def test_rebuild_re_derives_the_report_tables_from_raw_reports_without_a_request(project, sandbox):
+    sandbox.add_case(A, snapshot_report("in_audit", "2026-06-16T10:00:00+00:00", criminal=("completed", "clear")))
+    serve(sandbox, B, pincode="560034")
+    hashed = {"SOURCES__KONNECTNXT__PII": "hash", "SOURCES__KONNECTNXT__PII_SALT": "salt-for-rebuild"}
+    assert project.run("--case-id", A, "--case-id", B, env=hashed).returncode == 0
+    tables = ["cases", "checks", "entries", "check_fields", "check_documents"]
+    history = ["case_status_history", "check_status_history", "tracked_cases"]
+
+    def state():
+        return {
+            t: project.query(f"select * exclude (_dlt_load_id, _dlt_id) from konnectnxt.{t} order by all")
+            for t in tables + history
+        }
+
+    before = state()
+    with duckdb.connect(str(project.duckdb_file)) as connection:  # what an upgrade would re-derive
+        connection.execute("delete from konnectnxt.checks")
+        connection.execute("update konnectnxt.cases set status = null")
+    requests = len(sandbox.requests)
+    rebuilt = project.run("--rebuild", env=hashed)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt 2 case(s) from raw_reports" in rebuilt.stdout, rebuilt.stdout + rebuilt.stderr
+    assert len(sandbox.requests) == requests
+    after = state()
+    for table in tables + history:
+        assert after[table] == before[table], (table, rebuilt.stdout)
+    assert project.query(
+        "select candidate_name <> 'Asha' and length(candidate_name) = 64 from konnectnxt.cases limit 1"
+    ) == [(True,)]

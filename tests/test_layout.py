@@ -110,6 +110,7 @@ def test_the_package_root_holds_sources_and_resources_only():
         "run_record",
         "warehouse_tables",
         "forgotten_record",
+        "rebuilt_reports",
     }
     assert {f.name for f in functions} - decorated == {"table_rows"}  # the transformers' body
 

@@ -329,8 +329,8 @@ def test_internal_error_exits_3_with_one_line_and_a_log(project, sandbox):
     crash = (
         (
             "import sys, runpy; sys.argv = ['bgv.py', '--case-id', '" + OPEN + "']; "
-            "sys.path.insert(0, 'PIPELINES'); import konnectnxt.polling; "
-            "konnectnxt.polling.report_rows = lambda *a, **k: 1 / 0; "
+            "sys.path.insert(0, 'PIPELINES'); import konnectnxt.run; "
+            "konnectnxt.run.pick_due = lambda *a, **k: 1 / 0; "
             "runpy.run_path('SCRIPT', run_name='__main__')"
         )
         .replace("PIPELINES", str(Path(__file__).parent.parent / "pipelines"))
@@ -377,7 +377,7 @@ def test_demo_loads_50_cases_into_its_own_file_and_progresses(project):
     with duckdb.connect(str(demo_file)) as connection:
         connection.execute(
             "update konnectnxt.tracked_cases set added_at = added_at - interval 60 second, "
-            "last_polled_at = last_polled_at - interval 60 second"
+            "last_polled_at = last_polled_at - interval 60 second, last_report_at = last_report_at - interval 60 second"
         )
         connection.execute("update konnectnxt.cases set last_fetched_at = last_fetched_at - interval 60 second")
     second = project.run("--demo", env={"SOURCES__KONNECTNXT__API_KEY": ""})

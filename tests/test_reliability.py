@@ -153,6 +153,7 @@ def test_key_revoked_in_the_middle_of_a_run_changes_nothing_and_exits_2(project,
     assert project.run("--cases-file", ids_file(project, case_ids)).returncode == 0
     with duckdb.connect(str(project.duckdb_file)) as connection:  # that fetch was a minute ago
         connection.execute("update konnectnxt.cases set last_fetched_at = last_fetched_at - interval 60 second")
+        connection.execute("update konnectnxt.tracked_cases set last_report_at = last_report_at - interval 60 second")
     before = snapshot(project)
     serve_open_cases(sandbox, case_ids, status="in_audit")
     sandbox.latency = 0.02

@@ -270,3 +270,51 @@ def test_forget_deletes_a_case_from_every_table_that_holds_case_data_and_nothing
         for t in TABLES.per_case
     }
     assert after_b == before_b
+
+
+def test_a_report_that_cannot_become_rows_fails_its_own_case_only(in_process, monkeypatch):
+    from konnectnxt import polling
+
+    in_process.reports.update({A: full_report(), B: full_report()})
+    real = polling.report_rows
+
+    def breaks_on_a(case_id, *args, **kwargs):
+        if case_id == A:
+            raise OverflowError("date value out of range")
+        return real(case_id, *args, **kwargs)
+
+    monkeypatch.setattr(polling, "report_rows", breaks_on_a)
+    report = in_process.poll(A, B)
+    assert (report.stats.fetched, report.stats.failed, report.exit_code) == (1, 1, 1)
+    assert in_process.query("select case_id from konnectnxt.cases") == [(B,)]
+    assert in_process.query("select case_id, http_status, error_message from konnectnxt.fetch_errors") == [
+        (A, 200, "report could not be stored: OverflowError: date value out of range")
+    ]
+    assert count(in_process, f"select count(*) from konnectnxt.raw_reports where case_id = '{A}'") == 1
+    backoff = in_process.query(
+        f"select consecutive_failures, next_poll_at > last_polled_at from konnectnxt.tracked_cases where case_id = '{A}'"
+    )
+    assert backoff == [(1, True)]
+
+
+@pytest.mark.parametrize("mode", ["hash", "drop"])
+def test_a_raw_report_is_protected_exactly_where_the_report_tables_are(mode):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from konnectnxt.pii import protect_report, protect_rows
+    from konnectnxt.transform import CaseTimes, report_rows
+
+    now = datetime(2026, 6, 15, tzinfo=UTC)
+    times, zone = CaseTimes(now, now + timedelta(hours=1)), ZoneInfo("Asia/Kolkata")
+    for data in (pii_report(), full_report(), {**pii_report(), "candidate": "Asha as plain text"}):
+        from_rows = report_rows(A, data, times=times, report_timezone=zone)
+        protect_rows(from_rows.tables, mode, SALT)
+        from_raw = report_rows(A, protect_report(data, mode, SALT), times=times, report_timezone=zone)
+
+        def stored(tables):  # a key missing or None is the same NULL in the warehouse
+            return {
+                name: [{k: v for k, v in row.items() if v is not None} for row in rows] for name, rows in tables.items()
+            }
+
+        assert stored(from_raw.tables) == stored(from_rows.tables)

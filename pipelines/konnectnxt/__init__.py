@@ -100,13 +100,21 @@ def table_rows(batch: list[PolledCase], table: Table) -> Iterator[Any]:
     rows: list[dict[str, Any]] = []
     for polled in batch:
         case_rows = polled.rows.get(table.name, [])
-        if table.snapshot and polled.fetched and not case_rows:
+        if table.snapshot and polled.applied and not case_rows:
             case_rows = [{"case_id": polled.case_id, TOMBSTONE_COLUMN: True}]
         rows.extend(case_rows)
     if rows:
         yield rows
     elif table in ALWAYS_CREATED:
         yield materialize_schema_item()
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
+def rebuilt_reports(rebuilt: list[PolledCase]) -> Sequence[DltResource]:
+    """The report tables re-derived from stored raw reports (--rebuild): no request, no history."""
+    keep_values_as_sent()
+    batches = dlt.resource([rebuilt], name="rebuilt_cases", selected=False)
+    return [batches | dlt.transformer(table_rows, **table.resource_hints())(table) for table in TABLES.from_report]
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)

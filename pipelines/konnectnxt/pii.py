@@ -36,8 +36,48 @@ def protect_rows(tables: dict[str, list[dict[str, Any]]], mode: str, salt: str |
         table = TABLES[name]
         for row in rows:
             for column, value in row.items():
-                if table.personal.is_personal(column, table.own_columns):
+                if column in table.personal.reports and isinstance(value, dict):
+                    row[column] = protect_report(value, mode, salt)
+                elif table.personal.is_personal(column, table.own_columns):
                     row[column] = _protect_nested(value, protect)
+
+
+def protect_report(data: dict[str, Any], mode: str, salt: str | None) -> dict[str, Any]:
+    """A copy of a raw report with its personal values protected exactly as the report tables store them.
+
+    The places follow the tables' declarations: the candidate, each check's remark, field values,
+    document URLs and entries (their status and result aside).
+    """
+    if mode == "keep":
+        return data
+    protect = _protector(mode, salt)
+    report = dict(data)
+    if "candidate" in report:
+        report["candidate"] = _protect_nested(report["candidate"], protect)
+    if isinstance(report.get("checks"), list):
+        report["checks"] = [_protected_check(check, protect) for check in report["checks"]]
+    return report
+
+
+def _protected_check(check: Any, protect: Callable[[Any], Any]) -> Any:
+    if not isinstance(check, dict):
+        return check
+    check = dict(check)
+    if "remark" in check:
+        check["remark"] = protect(check["remark"])
+    if isinstance(check.get("fields"), list):
+        check["fields"] = [
+            {**item, "value": protect(item.get("value"))} if isinstance(item, dict) else protect(item)
+            for item in check["fields"]
+        ]
+    if isinstance(check.get("documents"), list):
+        check["documents"] = [
+            {**item, "url": protect(item.get("url"))} if isinstance(item, dict) else protect(item)
+            for item in check["documents"]
+        ]
+    if isinstance(check.get("entries"), list):
+        check["entries"] = [_protect_nested(entry, protect) for entry in check["entries"]]
+    return check
 
 
 def _protector(mode: str, salt: str | None) -> Callable[[Any], Any]:

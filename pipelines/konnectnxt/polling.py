@@ -5,15 +5,15 @@ Pure and free of dlt: the source in `__init__.py` only moves what this module co
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from .client import FetchOutcome
 from .pii import pii_fingerprint, protect_rows
-from .schedule import TrackedCase, after_failure, after_report, is_terminal
-from .tables import CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, CHECKS, FETCH_ERRORS, TRACKED_CASES
-from .transform import CaseTimes, ReportRows, Row, report_fingerprint, report_rows
-from .vendor_values import Fold, identity
+from .schedule import TrackedCase, after_failure, after_report, after_stale_report, is_terminal
+from .tables import CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, CHECKS, FETCH_ERRORS, RAW_REPORTS, TRACKED_CASES
+from .transform import CaseTimes, ReportRows, Row, parse_generated_at, report_fingerprint, report_rows
+from .vendor_values import Fold, identity, storable
 
 # case_id -> check_key -> (status, result) of the stored snapshot.
 StoredChecks = dict[str, dict[str, tuple]]
@@ -49,6 +49,8 @@ class PolledCase:
     unparsed_completed_at: int = 0
     # False for a case the run stopped before requesting: nothing happened to it.
     requested: bool = True
+    # A report older than the stored one: ignored, only the poll is recorded.
+    stale: bool = False
 
     @property
     def case_id(self) -> str:
@@ -59,8 +61,9 @@ class PolledCase:
         return self.error is None
 
     @property
-    def report(self) -> ReportRows | None:
-        return ReportRows(self.rows) if self.fetched else None
+    def applied(self) -> bool:
+        """A report was applied: the case's snapshot in the report tables is replaced by this poll's rows."""
+        return self.fetched and not self.stale
 
 
 @dataclass
@@ -82,6 +85,7 @@ class RunStats:
     requests: int = 0
     retries: int = 0
     not_requested: int = 0
+    stale: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
     def count(self, polled: PolledCase) -> None:
@@ -98,7 +102,10 @@ class RunStats:
                 self.marked_not_found.append(polled.case_id)
             return
         self.fetched += 1
-        self.reported_at[polled.case_id] = after.last_fetched_at
+        self.reported_at[polled.case_id] = after.last_report_at
+        if polled.stale:
+            self.stale += 1
+            return
         self.changed += after.report_hash != before.report_hash
         self.newly_completed += is_terminal(after.last_status) and not is_terminal(before.last_status)
         self.unparsed_completed_at += polled.unparsed_completed_at
@@ -118,24 +125,27 @@ def poll_outcome(
     if not outcome.ok and outcome.attempts == 0:
         return PolledCase(case, {}, previous=case, error=outcome.error, requested=False)
     if not outcome.ok:
-        tracked = after_failure(
-            case,
-            polled_at=outcome.polled_at,
-            error=outcome.error,
-            http_status=outcome.http_status,
-            not_found_after=rules.not_found_after,
-            **intervals,
-        )
-        fetch_error = {
-            "case_id": outcome.case_id,
-            "http_status": outcome.http_status,
-            "error_message": outcome.error,
-            "attempts": outcome.attempts,
-            "failed_at": datetime.now(UTC),
-            "run_id": run_id,
-        }
-        rows = {TRACKED_CASES.name: [tracked.row()], FETCH_ERRORS.name: [fetch_error]}
-        return PolledCase(tracked, rows, previous=case, error=outcome.error)
+        return _failed(case, outcome, rules, run_id)
+    generated_at = parse_generated_at(outcome.data.get("generated_at"))
+    if generated_at and case.last_generated_at and generated_at < case.last_generated_at:
+        tracked = after_stale_report(case, polled_at=outcome.polled_at, **intervals)
+        return PolledCase(tracked, {TRACKED_CASES.name: [tracked.row()]}, previous=case, stale=True)
+    try:
+        return _applied(case, outcome, rules, stored_checks or {}, generated_at)
+    except Exception as exc:  # noqa: BLE001 - a report that cannot become rows fails its own case only
+        reason = f"report could not be stored: {type(exc).__name__}: {exc}"
+        kept = raw_report(outcome, generated_at, rules)
+        return _failed(case, replace(outcome, http_status=200, error=reason), rules, run_id, kept)
+
+
+def _applied(
+    case: TrackedCase,
+    outcome: FetchOutcome,
+    rules: PollingRules,
+    stored_checks: dict[str, tuple],
+    generated_at: datetime | None,
+) -> PolledCase:
+    """A report applied: new bookkeeping, every table's rows, history, the raw report."""
     status = outcome.data.get("status")
     tracked = after_report(
         case,
@@ -144,7 +154,9 @@ def poll_outcome(
         result=outcome.data.get("result"),
         fingerprint=report_fingerprint(outcome.data),
         pii_mode=rules.pii_mode,
-        **intervals,
+        generated_at=generated_at,
+        poll_intervals=rules.poll_intervals,
+        min_poll_interval=rules.min_poll_interval,
     )
     times = CaseTimes(
         tracked.first_seen_at, tracked.last_fetched_at, tracked.first_completed_at, tracked.last_completed_at
@@ -153,9 +165,51 @@ def poll_outcome(
         case.case_id, outcome.data, times=times, report_timezone=rules.report_timezone, fold=rules.fold
     )
     protect_rows(report.tables, rules.pii, rules.pii_salt)
-    history = status_history(case, report, stored_checks or {}, outcome.polled_at)
+    report.tables[RAW_REPORTS.name] = raw_report(outcome, generated_at, rules)
+    history = status_history(case, report, stored_checks, outcome.polled_at)
     rows = {TRACKED_CASES.name: [tracked.row()], **history, **report.tables}
     return PolledCase(tracked, rows, previous=case, unparsed_completed_at=report.unparsed_completed_at)
+
+
+def _failed(
+    case: TrackedCase, outcome: FetchOutcome, rules: PollingRules, run_id: str, kept: list[Row] | None = None
+) -> PolledCase:
+    """A fetch that gave no usable report: the error recorded, the case backs off, its data untouched.
+
+    `kept` is the raw report of an answer that could not be applied, so that --rebuild can apply it.
+    """
+    tracked = after_failure(
+        case,
+        polled_at=outcome.polled_at,
+        error=outcome.error,
+        http_status=outcome.http_status,
+        not_found_after=rules.not_found_after,
+        poll_intervals=rules.poll_intervals,
+        min_poll_interval=rules.min_poll_interval,
+    )
+    fetch_error = {
+        "case_id": outcome.case_id,
+        "http_status": outcome.http_status,
+        "error_message": outcome.error,
+        "attempts": outcome.attempts,
+        "failed_at": datetime.now(UTC),
+        "run_id": run_id,
+    }
+    rows = {TRACKED_CASES.name: [tracked.row()], FETCH_ERRORS.name: [fetch_error]}
+    if kept:
+        rows[RAW_REPORTS.name] = kept
+    return PolledCase(tracked, rows, previous=case, error=outcome.error)
+
+
+def raw_report(outcome: FetchOutcome, generated_at: datetime | None, rules: PollingRules) -> list[Row]:
+    """The `raw_reports` row: the report as the API sent it, under the run's PII mode.
+
+    A report no JSON column holds (numbers beyond 64 bits, over-deep nesting) is kept as JSON text.
+    """
+    rows = {RAW_REPORTS.name: [{"case_id": outcome.case_id, "generated_at": generated_at, "report": outcome.data}]}
+    protect_rows(rows, rules.pii, rules.pii_salt)
+    row = rows[RAW_REPORTS.name][0]
+    return [{**row, "fetched_at": outcome.polled_at, "report": storable(row["report"])}]
 
 
 def status_history(

@@ -144,7 +144,7 @@ def pick_due(
     tracked = read_tracked_cases(warehouse, include_terminal=request.refresh_completed, pii_mode=pii_mode)
     discarded = recently_discarded_reports(ledger_path(request.pipeline_name), now, configuration.min_poll_interval)
     tracked = [
-        replace(case, last_fetched_at=max(filter(None, [case.last_fetched_at, discarded[case.case_id]])))
+        replace(case, last_report_at=max(filter(None, [case.reported_at, discarded[case.case_id]])))
         if case.case_id in discarded
         else case
         for case in tracked

@@ -25,12 +25,20 @@ class TrackedCase:
     first_not_found_at: datetime | None = None
     not_found_at: datetime | None = None
     pii_mode: str | None = None
+    # The last request that returned a report (stale ones too): min_poll_interval counts from it.
+    last_report_at: datetime | None = None
     # Read from `cases`, not stored in `tracked_cases` (see FROM_CASES):
     first_seen_at: datetime | None = None
     last_fetched_at: datetime | None = None
     last_result: str | None = None
     first_completed_at: datetime | None = None
     last_completed_at: datetime | None = None
+    last_generated_at: datetime | None = None
+
+    @property
+    def reported_at(self) -> datetime | None:
+        """When a request last returned a report (warehouses from before last_report_at: the last fetch)."""
+        return self.last_report_at or self.last_fetched_at
 
     def row(self) -> dict[str, Any]:
         """The `tracked_cases` row."""
@@ -47,13 +55,14 @@ FROM_CASES = {
     "last_result": "result",
     "first_completed_at": "first_completed_at",
     "last_completed_at": "last_completed_at",
+    "last_generated_at": "generated_at",
 }
 TRACKED_CASE_COLUMNS = [f.name for f in fields(TrackedCase) if f.name not in FROM_CASES]
 
 
-def is_terminal(status: str | None) -> bool:
-    """Completed and rejected cases are final; every other status, unknown ones too, is open."""
-    return status in TERMINAL_STATUSES
+def is_terminal(status: Any) -> bool:
+    """Completed and rejected cases are final, in any case and spacing; every other status is open."""
+    return isinstance(status, str) and status.strip().lower() in TERMINAL_STATUSES
 
 
 def due_cases(
@@ -75,7 +84,7 @@ def due_cases(
     for case in tracked:
         if case.not_found_at is not None:
             continue
-        if case.last_fetched_at is not None and case.last_fetched_at > polite_after:
+        if case.reported_at is not None and case.reported_at > polite_after:
             continue
         stored_under_other_mode = case.first_seen_at is not None and (case.pii_mode or "keep") != pii_mode
         if stored_under_other_mode:
@@ -95,10 +104,10 @@ def probe_first(due: list[TrackedCase]) -> list[TrackedCase]:
     A run's first request is sent alone and a 403 there counts as a bad key. A case the key may not
     read (403 forever) must never be that probe, or every run would stop on it.
     """
-    proven = [c for c in due if c.last_fetched_at is not None and c.consecutive_failures == 0]
+    proven = [c for c in due if c.reported_at is not None and c.consecutive_failures == 0]
     if not proven:
         return due
-    probe = max(proven, key=lambda c: c.last_fetched_at)
+    probe = max(proven, key=lambda c: c.reported_at)
     return [probe, *(c for c in due if c is not probe)]
 
 
@@ -115,6 +124,7 @@ def after_report(
     status: str | None,
     fingerprint: str,
     result: Any = None,
+    generated_at: datetime | None = None,
     poll_intervals: Sequence[float],
     min_poll_interval: float,
     pii_mode: str = "keep",
@@ -135,11 +145,33 @@ def after_report(
         first_not_found_at=None,
         not_found_at=None,
         pii_mode=pii_mode,
+        last_report_at=polled_at,
         first_seen_at=case.first_seen_at or polled_at,
         last_fetched_at=polled_at,
         last_result=result,
+        last_generated_at=generated_at,
         first_completed_at=case.first_completed_at or (polled_at if is_terminal(status) else None),
         last_completed_at=polled_at if is_terminal(status) else case.last_completed_at,
+    )
+
+
+def after_stale_report(
+    case: TrackedCase, *, polled_at: datetime, poll_intervals: Sequence[float], min_poll_interval: float
+) -> TrackedCase:
+    """Bookkeeping after a report older than the stored one: only the poll itself is recorded.
+
+    An older snapshot is not news: the backoff moves on as for an unchanged report.
+    """
+    step = case.poll_step + 1
+    wait = poll_interval(step, poll_intervals, min_poll_interval)
+    return replace(
+        case,
+        last_polled_at=polled_at,
+        last_report_at=polled_at,
+        next_poll_at=None if is_terminal(case.last_status) else polled_at + wait,
+        poll_step=step,
+        consecutive_failures=0,
+        last_error=None,
     )
 
 

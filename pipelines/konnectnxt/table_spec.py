@@ -25,11 +25,13 @@ class PersonalData:
     """Which values of a table are personal: named columns, every vendor value, or none (explicitly)."""
 
     columns: tuple[str, ...] = ()
-    # Vendor keys flattened under a prefix (candidate_email from candidate.email) are personal too.
+    # Vendor columns starting so (candidate_email from candidate.email) are personal too.
     prefixes: tuple[str, ...] = ()
     every_vendor_value: bool = False
     # With every_vendor_value: keys whose values describe the check, not the person.
     kept: tuple[str, ...] = ()
+    # Columns holding a whole raw report: protected where the report tables' declarations protect.
+    reports: tuple[str, ...] = ()
 
     def is_personal(self, column: str, own_columns: frozenset[str]) -> bool:
         if column in self.columns or column.startswith(self.prefixes):

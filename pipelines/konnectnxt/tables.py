@@ -69,7 +69,8 @@ CASES = Table(
         first_completed_at="timestamp",
         last_completed_at="timestamp",
     ),
-    personal=PersonalData(columns=("candidate_name", "candidate_photo"), prefixes=("candidate_",)),
+    # candidate_name, candidate_photo, any other candidate_<key>, or `candidate` when it is not an object
+    personal=PersonalData(columns=("candidate_name", "candidate_photo"), prefixes=("candidate",)),
     per_case=True,
     description="one row per case: the report's top level, candidate and summary",
 )
@@ -180,6 +181,15 @@ REPORT_SETTINGS = Table(
     not_null=(),
     description="settings the views read",
 )
+RAW_REPORTS = Table(
+    "raw_reports",
+    "merge",
+    key=(CASE_ID,),
+    columns=_columns(case_id="text", generated_at="timestamp", fetched_at="timestamp", report="json"),
+    personal=PersonalData(reports=("report",)),
+    per_case=True,
+    description="the latest report of each case, verbatim (--rebuild re-derives the report tables from it)",
+)
 FORGOTTEN_CASES = Table(
     "forgotten_cases",
     "merge",
@@ -214,6 +224,11 @@ class Registry:
     def snapshot(self) -> list[Table]:
         return [table for table in self.tables if table.snapshot]
 
+    @property
+    def from_report(self) -> list[Table]:
+        """The tables a report alone makes (`cases` and the snapshot tables): what --rebuild re-derives."""
+        return [CASES, *self.snapshot]
+
 
 TABLES = Registry(
     (
@@ -226,6 +241,7 @@ TABLES = Registry(
         CASE_STATUS_HISTORY,
         CHECK_STATUS_HISTORY,
         FETCH_ERRORS,
+        RAW_REPORTS,
         RUNS,
         SLA_TARGETS,
         REPORT_SETTINGS,

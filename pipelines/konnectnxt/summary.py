@@ -1,0 +1,90 @@
+"""The summaries the command line prints: what a run, a --forget or a --rebuild did."""
+
+from .forget import ForgetReport
+from .rebuild import RebuildReport
+from .run_report import RunReport
+
+
+def format_summary(report: RunReport) -> str:
+    stats = report.stats
+    lines = [f"bgv run {stats.run_id[:8]} (pipeline {report.pipeline_name})"]
+    tracked = report.tracked
+    if not tracked.get("tracked"):
+        lines += [
+            "  no cases are tracked yet. Add some with --case-id ID or --cases-file submit_response.json,",
+            "  or list them under [sources.konnectnxt] case_ids; try it out with --demo.",
+        ]
+    else:
+        lines += [
+            f"  tracked cases:   {tracked['tracked']} ({tracked['open']} open"
+            + (f", {tracked['not_found']} not found" if tracked["not_found"] else "")
+            + ")"
+            + (f", {report.registered} newly registered" if report.registered else "")
+            + (f", {len(report.revived)} tracked again" if report.revived else ""),
+            f"  due:             {stats.due}",
+            f"  fetched:         {stats.fetched}",
+            f"  changed:         {stats.changed}",
+            f"  newly completed: {stats.newly_completed}",
+            f"  failed:          {stats.failed}" + ("  (see konnectnxt.fetch_errors)" if stats.failed else ""),
+        ]
+        if stats.stale:
+            lines.append(f"  stale snapshots ignored: {stats.stale} (older than the stored report; nothing changed)")
+        if stats.not_requested:
+            lines.append(f"  not requested:   {stats.not_requested} (the run stopped first; polled on the next run)")
+        transitions = [(k, n) for k, n in stats.status_changes.most_common() if k[0] is not None]
+        if transitions:
+            lines.append("  status changes:  " + ", ".join(f"{a} -> {b}: {n}" for (a, b), n in transitions))
+        if stats.marked_not_found:
+            lines.append(
+                f"  marked not found: {len(stats.marked_not_found)} (only 404s since long enough; no longer polled; "
+                "--case-id ID tracks one again): " + ", ".join(stats.marked_not_found)
+            )
+        if stats.unparsed_completed_at:
+            lines.append(
+                f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)"
+            )
+    if report.views_failed:
+        lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
+    for problem in report.input_problems:
+        lines.append(f"  skipped input: {problem}")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    if report.table_rows:
+        lines.append("  rows in tables (loaded this run):")
+        for table, count in report.table_rows.items():
+            loaded = stats.rows.get(table)
+            lines.append(f"    {report.dataset}.{table:<20} {count:>8}" + (f"  ({loaded})" if loaded else ""))
+    lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
+    if report.destination.endswith(".duckdb"):
+        lines.append(
+            f"  query:    duckdb -readonly {report.destination} "
+            f'"select status, result, count(*) from {report.dataset}.cases group by all"'
+        )
+    return "\n".join(lines)
+
+
+def format_forget_summary(report: ForgetReport) -> str:
+    lines = [f"bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
+    for case_id, tables in report.removed.items():
+        if tables:
+            removed = ", ".join(f"{count} from {table}" for table, count in tables.items())
+            lines.append(f"  {case_id}: removed {removed}")
+        else:
+            lines.append(f"  {case_id}: nothing stored for it")
+    lines.append(f"  load packages removed from the dlt working dir: {report.packages_purged}")
+    lines.append("  kept: only the id and the time, in konnectnxt.forgotten_cases; --case-id ID tracks it again")
+    return "\n".join(lines)
+
+
+def format_rebuild_summary(report: RebuildReport) -> str:
+    lines = [f"bgv rebuild (pipeline {report.pipeline_name}, database {report.destination})"]
+    lines.append(f"  rebuilt {report.cases} case(s) from raw_reports, without any API request")
+    for table, count in report.rows.items():
+        lines.append(f"    {table:<20} {count:>8} rows")
+    if report.without_raw_report:
+        lines.append(
+            f"  {report.without_raw_report} fetched case(s) have no raw report yet (fetched before raw_reports "
+            "existed): left as they are until their next fetch (--refresh-completed fetches terminal ones)"
+        )
+    lines.append("  kept as they were: history, polling state (tracked_cases), fetch_errors")
+    return "\n".join(lines)
