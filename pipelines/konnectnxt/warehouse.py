@@ -66,6 +66,7 @@ class Warehouse:
     fingerprint: str = ""
     # What binding the working dir to this warehouse did (pending data of another one set aside).
     notes: list[str] = field(default_factory=list)
+    _naming: Any = field(default=None, repr=False)
 
     @property
     def dataset(self) -> str:
@@ -87,7 +88,9 @@ class Warehouse:
         """The column dlt makes of a row key here: case, spaces, camelCase and non-ASCII folded."""
         if not key or key.isspace():
             return "_empty"
-        return self.pipeline.default_schema.naming.normalize_identifier(key)
+        if self._naming is None:  # loading the schema to get it costs milliseconds: once per run
+            self._naming = self.pipeline.default_schema.naming
+        return self._naming.normalize_identifier(key)
 
     def existing_columns(self, table: str) -> set[str]:
         """Columns the table has now: an older warehouse lacks the columns later versions added."""
