@@ -14,6 +14,7 @@ exit codes:
 import argparse
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -29,7 +30,15 @@ from bgv_dlt_context import project_data_dir
 os.environ.setdefault("DLT_DATA_DIR", project_data_dir(os.environ["DLT_PROJECT_DIR"]))
 
 from konnectnxt.config_help import help_text
-from konnectnxt.errors import EXIT_INTERNAL_ERROR, EXIT_OK, BgvError, describe
+from konnectnxt.errors import (
+    EXIT_INTERNAL_ERROR,
+    EXIT_OK,
+    BgvError,
+    Terminated,
+    describe,
+    interrupted_exit_code,
+    interruption,
+)
 from konnectnxt.forget import forget_cases
 from konnectnxt.progress import FetchProgress
 from konnectnxt.rebuild import rebuild
@@ -132,8 +141,13 @@ def write_last_error(pipeline_name: str) -> str | None:
         return None
 
 
+def raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # the working dir, the database and logs hold candidates' data: this account only
+    signal.signal(signal.SIGTERM, raise_terminated)
     args = parse_args(argv)
     configure_logging(args.verbose)
     request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo, args.forget)
@@ -150,10 +164,13 @@ def main(argv: list[str] | None = None) -> int:
             logger.debug("detail", exc_info=True)
         print(redact(f"bgv: {exc}"), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("bgv: interrupted; nothing from this run's fetch was loaded", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print("bgv: interrupted", file=sys.stderr)
+        return interrupted_exit_code(exc)
     except Exception as exc:  # noqa: BLE001 - any crash must exit 3, never 1
+        if stopped := interruption(exc):
+            print("bgv: interrupted", file=sys.stderr)
+            return interrupted_exit_code(stopped)
         path = write_last_error(request.pipeline_name)
         if args.verbose:
             print(redact(traceback.format_exc()), file=sys.stderr)

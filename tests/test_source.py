@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import InProcess, assert_no_duplicates
-from konnectnxt.forget import delete_case_rows
+from konnectnxt.forget import erase
 from konnectnxt.tables import TABLES
 
 A = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
@@ -246,7 +246,7 @@ def test_hash_mode_leaves_no_declared_personal_value_in_clear(in_process, table)
         assert clear == [], f"{table.name}.{column} holds personal data in clear"
 
 
-def test_forget_deletes_a_case_from_every_table_that_holds_case_data_and_nothing_else(in_process):
+def test_forget_deletes_a_case_from_every_table_that_holds_case_data_and_records_it_together(in_process):
     in_process.reports.update({A: pii_report(), B: full_report()})
     in_process.reports["f" * 32] = None
     in_process.poll(A, B, "f" * 32)  # the missing id gives fetch_errors rows
@@ -257,7 +257,7 @@ def test_forget_deletes_a_case_from_every_table_that_holds_case_data_and_nothing
         for t in TABLES.per_case
     }
 
-    removed = delete_case_rows(in_process.warehouse, [A, "f" * 32])
+    removed = erase(in_process.warehouse, [A, "f" * 32])
     assert set(removed[A]) == {t.name for t in TABLES.per_case if t.name != "fetch_errors"}
     assert "fetch_errors" in removed["f" * 32]
     for table in TABLES.per_case:
@@ -265,6 +265,8 @@ def test_forget_deletes_a_case_from_every_table_that_holds_case_data_and_nothing
             count(in_process, f"select count(*) from konnectnxt.{table.name} where case_id in ('{A}', '{'f' * 32}')")
             == 0
         )
+    forgotten = in_process.query("select case_id from konnectnxt.forgotten_cases order by 1")
+    assert forgotten == [(A,), ("f" * 32,)]
     after_b = {
         t.name: count(in_process, f"select count(*) from konnectnxt.{t.name} where case_id = '{B}'")
         for t in TABLES.per_case

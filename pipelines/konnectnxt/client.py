@@ -95,6 +95,7 @@ class KonnectNxtClient:
         self.max_report_bytes = max_report_bytes
         self.stop_after_no_answers = stop_after_no_answers
         self.counters = RequestCounters()
+        self.sent_at: dict[str, datetime] = {}  # case id -> its last request: min_poll_interval after a kill
         self.stopped_answering: str | None = None
         self.last_transport_failure: str | None = None
         self._no_answer_streak = 0
@@ -162,6 +163,8 @@ class KonnectNxtClient:
         """The answer for the case, following redirects that stay on the API's scheme, host and port."""
         deadline = Deadline(self.timeout)
         url, params = self.report_url, {"case_id": case_id}
+        with self._lock:
+            self.sent_at[case_id] = datetime.now(UTC)
         for _ in range(MAX_REDIRECTS + 1):
             answer = self._send(url, params, deadline)
             if answer.status not in REDIRECT_STATUSES:

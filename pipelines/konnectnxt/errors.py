@@ -4,6 +4,8 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_NOTHING_FETCHED = 2
 EXIT_INTERNAL_ERROR = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM exits 143, as shells report signals (128 + number)
+EXIT_TERMINATED = 143
 
 
 class BgvError(Exception):
@@ -34,6 +36,20 @@ class RunLocked(BgvError):
 
 class DestinationError(BgvError):
     """The warehouse cannot be read or written."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt (dlt treats both alike)."""
+
+
+def interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind `exc`, also when dlt wrapped it into one of its errors."""
+    cause = exc if isinstance(exc, KeyboardInterrupt) else root_cause(exc)
+    return cause if isinstance(cause, KeyboardInterrupt) else None
+
+
+def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 def root_cause(exc: BaseException) -> BaseException:

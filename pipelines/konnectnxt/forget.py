@@ -1,23 +1,31 @@
-"""Forgetting a case: every row of it leaves the warehouse and the dlt working dir; only its id stays."""
+"""Forgetting a case: every row of it leaves the warehouse and the dlt working dir; only its id stays.
 
+A forget is written down before it starts and crossed off when it is complete: one that is
+interrupted anywhere (a kill, a crash, a full disk) is completed by the next run before it does
+anything else, so a forgotten case can never come back half-erased.
+"""
+
+import glob
+import json
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import forgotten_record
 from .case_ids import canonical_case_id
 from .config import load_configuration
 from .errors import CaseIdInputError
 from .run_lock import run_lock
 from .tables import FORGOTTEN_CASES, TABLES
-from .warehouse import Warehouse, lock_path, open_warehouse
+from .warehouse import Warehouse, duckdb_path, is_duckdb_pipeline, lock_path, open_warehouse
 from .warehouse_check import prepare_warehouse
 
 logger = logging.getLogger("bgv")
+FRESH_COPY_SUFFIX = ".forget-"
 
 
 @dataclass
@@ -28,6 +36,12 @@ class ForgetReport:
     destination: str
     removed: dict[str, dict[str, int]]
     packages_purged: int
+    no_warehouse: bool = False
+
+
+def intent_path(pipeline_name: str) -> Path:
+    """Where a forget in progress is written down: beside the run lock, out of reach of dlt's wipes."""
+    return Path(lock_path(pipeline_name)).with_suffix(".forgetting.json")
 
 
 def forget_cases(pipeline_name: str, values: Sequence[str]) -> ForgetReport:
@@ -40,25 +54,45 @@ def forget_cases(pipeline_name: str, values: Sequence[str]) -> ForgetReport:
         except ValueError as exc:
             raise CaseIdInputError(f"--forget: {exc}") from None
     case_ids = list(dict.fromkeys(case_ids))
+    if is_duckdb_pipeline(pipeline_name) and not os.path.exists(duckdb_path(pipeline_name)):
+        return ForgetReport(pipeline_name, duckdb_path(pipeline_name), {}, 0, no_warehouse=True)
+    intent = intent_path(pipeline_name)
     with run_lock(lock_path(pipeline_name)):
+        case_ids = list(dict.fromkeys([*_owed(intent), *case_ids]))  # an interrupted forget is completed too
+        _write_durably(intent, {"case_ids": case_ids})
         with open_warehouse(pipeline_name, configuration.lock_wait_seconds) as warehouse:
             prepare_warehouse(warehouse)
-            removed = delete_case_rows(warehouse, case_ids)
-            warehouse.load(forgotten_record(forgotten_rows(case_ids, datetime.now(UTC))), log_level=logging.DEBUG)
+            logger.debug("erasing %d case(s)", len(case_ids))
+            removed = erase(warehouse, case_ids)
             purged = purge_loaded_packages(warehouse)
-            fresh_copy = copy_to_fresh_file(warehouse, warehouse.label) if warehouse.is_duckdb else None
+            fresh_copy = copy_to_fresh_file(warehouse) if warehouse.is_duckdb else None
         if fresh_copy:
+            shutil.copymode(warehouse.label, fresh_copy)
             os.replace(fresh_copy, warehouse.label)
+        intent.unlink(missing_ok=True)
         return ForgetReport(pipeline_name, warehouse.label, removed, purged)
 
 
-def delete_case_rows(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dict[str, int]]:
-    """case_id -> table -> rows deleted, in one transaction.
+def complete_interrupted_forget(pipeline_name: str) -> ForgetReport | None:
+    """Finish a forget an earlier process did not complete; None when there is none."""
+    case_ids = _owed(intent_path(pipeline_name))
+    if not case_ids:
+        return None
+    logger.warning("completing an interrupted --forget of %d case(s) first", len(case_ids))
+    return forget_cases(pipeline_name, case_ids)
 
-    dlt's staging dataset keeps the last merged batch of each table after loading: it is cleaned too.
+
+def erase(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Delete every row of the cases and record them as forgotten, in one transaction.
+
+    Returns case_id -> table -> rows deleted. dlt's staging dataset keeps the last merged batch of each
+    table after loading: it is cleaned too. Then the rows leave the table files (DuckDB: checkpoint and
+    a fresh copy of the file; PostgreSQL: VACUUM FULL of the tables that held them).
     """
     removed: dict[str, dict[str, int]] = {case_id: {} for case_id in case_ids}
     client = warehouse.client
+    forgotten = client.make_qualified_table_name(FORGOTTEN_CASES.name)
+    now, load_id = datetime.now(UTC), f"forget-{uuid.uuid4().hex[:12]}"
     with client.begin_transaction():
         for table in TABLES.per_case:
             for case_id, deleted in _delete_from(client, client.make_qualified_table_name(table.name), case_ids):
@@ -66,7 +100,21 @@ def delete_case_rows(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dic
         with client.with_staging_dataset():
             for table in TABLES.per_case:
                 list(_delete_from(client, client.make_qualified_table_name(table.name), case_ids))
-    client.execute_sql("checkpoint")
+        for case_id in case_ids:
+            client.execute_sql(f"delete from {forgotten} where case_id = %s", case_id)
+            client.execute_sql(
+                f"insert into {forgotten} (case_id, forgotten_at, _dlt_load_id, _dlt_id) values (%s, %s, %s, %s)",
+                case_id,
+                now,
+                load_id,
+                uuid.uuid4().hex[:14],
+            )
+    touched = sorted({table for tables in removed.values() for table in tables})
+    if warehouse.is_duckdb:
+        client.execute_sql("checkpoint")
+    elif touched and client.capabilities.sqlglot_dialect == "postgres":
+        for table in touched:
+            client.execute_sql(f"vacuum full {client.make_qualified_table_name(table)}")
     return removed
 
 
@@ -85,15 +133,16 @@ def _delete_from(client, qualified_table: str, case_ids: list[str]):
             yield case_id, count
 
 
-def copy_to_fresh_file(warehouse: Warehouse, path: str) -> str:
+def copy_to_fresh_file(warehouse: Warehouse) -> str:
     """Copy the DuckDB database to a new file next to it and return its path.
 
     Deleted rows stay in the old file's free blocks until overwritten; a forgotten candidate's data
-    must not, so the caller swaps the copy in once the connection is closed.
+    must not, so the caller swaps the copy in once the connection is closed. Copies an interrupted
+    forget left behind go first.
     """
-    fresh = f"{path}.forget-{os.getpid()}"
-    if os.path.exists(fresh):
-        os.remove(fresh)
+    remove_leftover_copies(warehouse.label)
+    fresh = f"{warehouse.label}{FRESH_COPY_SUFFIX}{os.getpid()}"
+    logger.debug("rewriting the DuckDB file without the forgotten cases' free blocks")
     client = warehouse.client
     current = client.execute_sql("select current_database()")[0][0]
     client.execute_sql(f"attach '{fresh}' as bgv_fresh_copy")
@@ -102,6 +151,12 @@ def copy_to_fresh_file(warehouse: Warehouse, path: str) -> str:
     finally:
         client.execute_sql("detach bgv_fresh_copy")
     return fresh
+
+
+def remove_leftover_copies(database_file: str) -> None:
+    """Delete fresh copies a killed forget left beside the database (the run lock is held: none is live)."""
+    for leftover in glob.glob(glob.escape(database_file) + FRESH_COPY_SUFFIX + "*"):
+        os.remove(leftover)
 
 
 def purge_loaded_packages(warehouse: Warehouse) -> int:
@@ -123,5 +178,22 @@ def unforget(warehouse: Warehouse, case_ids: list[str]) -> None:
         warehouse.query(f"delete from {{{FORGOTTEN_CASES.name}}} where case_id = %s", case_id)
 
 
-def forgotten_rows(case_ids: list[str], forgotten_at: datetime) -> list[dict]:
-    return [{"case_id": case_id, "forgotten_at": forgotten_at} for case_id in case_ids]
+def _owed(intent: Path) -> list[str]:
+    """The ids of a forget that was written down and not crossed off."""
+    try:
+        return list(json.loads(intent.read_text(encoding="utf-8"))["case_ids"])
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError):
+        logger.warning("unreadable record of an interrupted --forget at %s; run --forget again", intent)
+        return []
+
+
+def _write_durably(path: Path, content: dict) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(content, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -9,7 +9,8 @@ from .settings import TERMINAL_STATUSES
 from .tables import CASES, TABLES, TRACKED_CASES
 from .warehouse import Warehouse
 
-_OPEN = "(t.last_status is null or t.last_status not in ({}))".format(
+# Terminal in any case and spacing, as schedule.is_terminal decides.
+_OPEN = "(t.last_status is null or lower(trim(t.last_status)) not in ({}))".format(
     ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
 )
 

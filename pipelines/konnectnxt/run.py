@@ -11,8 +11,17 @@ from . import ReportClient, case_registry, konnectnxt
 from .case_ids import DEMO_SOURCE, FLAG_SOURCE, CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
 from .client import KonnectNxtClient
 from .config import KonnectNxtConfiguration, load_configuration, warn_about_configuration
-from .errors import EXIT_INTERNAL_ERROR, ApiUnreachable, AuthenticationFailed, BgvError, CaseIdInputError, describe
-from .forget import forgotten_ids, unforget
+from .errors import (
+    EXIT_INTERNAL_ERROR,
+    ApiUnreachable,
+    AuthenticationFailed,
+    BgvError,
+    CaseIdInputError,
+    describe,
+    interrupted_exit_code,
+    interruption,
+)
+from .forget import complete_interrupted_forget, forgotten_ids, unforget
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .polling import RunStats
 from .polling_state import (
@@ -26,7 +35,7 @@ from .polling_state import (
 )
 from .run_lock import run_lock
 from .run_report import RunReport, record_run, record_run_when_possible
-from .schedule import TrackedCase, due_cases, new_registrations, revived
+from .schedule import TrackedCase, due_cases, new_registrations, revived, with_future_times_as_now
 from .settings import DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
 from .views import apply_views
 from .warehouse import Warehouse, lock_path, open_warehouse
@@ -54,6 +63,7 @@ class RunRequest:
 def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | None = None) -> RunReport:
     """Run once; expected failures raise BgvError subclasses carrying their exit code."""
     configuration = load_configuration(require_api_key=not request.demo)
+    complete_interrupted_forget(request.pipeline_name)
     report = RunReport(request.pipeline_name, RunStats(uuid.uuid4().hex, on_progress=on_progress), datetime.now(UTC))
     try:
         batch = admit_ids(request, configuration)
@@ -79,6 +89,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
             if demo:
                 demo.start_cases(earliest_added_at(warehouse, DEMO_SOURCE))
             client = KonnectNxtClient.for_endpoint(endpoint.base_url, endpoint.api_key, configuration)
+            report.requests_sent = client.sent_at
             fetch_and_load(warehouse, due, client, configuration, report)
             raise_when_the_api_was_not_answering(client)
         except BgvError as exc:
@@ -86,9 +97,16 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
                 remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
             record_run(warehouse, report, configuration, exc.exit_code, str(exc))
             raise
-        except Exception as exc:
-            record_run(warehouse, report, configuration, EXIT_INTERNAL_ERROR, describe(exc))
-            raise
+        except BaseException as exc:
+            stopped = interruption(exc)
+            if stopped is None:
+                record_run(warehouse, report, configuration, EXIT_INTERNAL_ERROR, describe(exc))
+                raise
+            # The requests were made: the vendor's 15 s rule holds for them whatever got loaded.
+            if report.requests_sent:
+                remember_discarded_reports(ledger_path(request.pipeline_name), dict(report.requests_sent))
+            record_run(warehouse, report, configuration, interrupted_exit_code(stopped), "interrupted")
+            raise stopped from None
         report.views_failed = [failure.view for failure in apply_views(warehouse)]
         record_run(warehouse, report, configuration, report.exit_code, None)
     return report
@@ -149,6 +167,13 @@ def pick_due(
         else case
         for case in tracked
     ]
+    tracked, corrected = with_future_times_as_now(tracked, now, max(configuration.poll_intervals))
+    if corrected:
+        report.note(
+            f"{len(corrected)} case(s) had poll times in the future (the clock was ahead when they were "
+            "written); taken as now"
+        )
+        warehouse.load(case_registry([case.row() for case in corrected]), log_level=logging.DEBUG)
     report.tracked = tracked_case_counts(warehouse)
     return due_cases(
         tracked,

@@ -65,6 +65,9 @@ def format_summary(report: RunReport) -> str:
 
 def format_forget_summary(report: ForgetReport) -> str:
     lines = [f"bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
+    if report.no_warehouse:
+        lines.append(f"  no warehouse at {report.destination}: nothing to forget (nothing was created)")
+        return "\n".join(lines)
     for case_id, tables in report.removed.items():
         if tables:
             removed = ", ".join(f"{count} from {table}" for table, count in tables.items())

@@ -49,6 +49,14 @@ def duckdb_path(pipeline_name: str) -> str:
     return os.path.abspath(os.path.join(project_dir(), os.path.expanduser(path)))
 
 
+def is_duckdb_pipeline(pipeline_name: str) -> bool:
+    """Whether the pipeline's configured destination is DuckDB (the default), known without opening it."""
+    if pipeline_name == DEMO_PIPELINE_NAME:
+        return True
+    configured = dlt.config.get(f"pipelines.{pipeline_name}.destination_type")
+    return configured is None or str(configured).split(".")[-1] == "duckdb"
+
+
 def lock_path(pipeline_name: str) -> str:
     # Beside the working dir, not in it: dlt wipes a working dir it (re)creates.
     return os.path.join(get_dlt_pipelines_dir(), f"{pipeline_name}.lock")

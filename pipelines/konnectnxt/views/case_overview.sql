@@ -16,7 +16,7 @@ select
     count(case when k.result = 'pending' then k.check_key end) as checks_pending,
     cast(floor(extract(epoch from current_timestamp - c.first_seen_at) / 86400) as integer) as age_days,
     case
-        when c.status in ('completed', 'rejected') and c.first_completed_at > c.first_seen_at
+        when lower(trim(c.status)) in ('completed', 'rejected') and c.first_completed_at > c.first_seen_at
         then cast(extract(epoch from c.first_completed_at - c.first_seen_at) / 86400 as double)
     end as turnaround_days,
     c.first_seen_at,

@@ -7,6 +7,6 @@ select
     cast(sum(count(*)) over (partition by check_type, category) as bigint) as completed_checks,
     cast(count(*) as double) / cast(sum(count(*)) over (partition by check_type, category) as double) as share
 from checks
-where status = 'completed'
+where lower(trim(status)) = 'completed'
 group by check_type, category, result
 order by check_type, category, share desc

@@ -6,7 +6,7 @@ with open_cases as (
         case_id,
         cast(floor(extract(epoch from current_timestamp - first_seen_at) / 86400) as integer) as age_days
     from cases
-    where status is null or status not in ('completed', 'rejected')
+    where status is null or lower(trim(status)) not in ('completed', 'rejected')
 ),
 bucketed as (
     select
@@ -20,7 +20,7 @@ waiting as (
     select b.age_bucket, b.bucket_order, coalesce(k.check_type, '(nothing pending)') as waiting_on, b.case_id
     from bucketed b
     left join checks k
-        on k.case_id = b.case_id and (k.status is distinct from 'completed' or k.result = 'pending')
+        on k.case_id = b.case_id and (lower(trim(k.status)) is distinct from 'completed' or k.result = 'pending')
 ),
 totals as (
     select age_bucket, count(*) as open_cases_in_bucket from bucketed group by age_bucket

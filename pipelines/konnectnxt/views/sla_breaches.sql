@@ -19,7 +19,7 @@ with measured as (
     join cases c on c.case_id = k.case_id
     left join sla_targets t on t.check_type = k.check_type
     cross join (select sla_days from sla_targets where check_type = 'default') d
-    where (k.completed_at is null and k.status is distinct from 'completed')
+    where (k.completed_at is null and lower(trim(k.status)) is distinct from 'completed')
         or k.completed_at > c.first_seen_at
 )
 select *, elapsed_days - sla_days as days_over
