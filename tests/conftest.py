@@ -25,6 +25,7 @@ from konnectnxt.run import RunReport, RunRequest, fetch_and_load, pick_due, regi
 from konnectnxt.schema_settings import never_coerce
 from konnectnxt.tables import TABLES, TRACKED_CASES
 from konnectnxt.warehouse import Warehouse
+from konnectnxt.warehouse_check import prepare_warehouse
 from prewarmed_cli import PrewarmedCli
 
 pytest_plugins = ["postgres_fixtures"]  # postgres_server, postgres_url
@@ -224,6 +225,7 @@ class InProcess:
         report = RunReport("bgv", RunStats(uuid.uuid4().hex), datetime.now(UTC))
         batch = CaseIdBatch()
         add_flag_ids(batch, case_ids)
+        prepare_warehouse(self.warehouse)
         register(self.warehouse, batch, report)
         request = RunRequest(all_open=all_open, refresh_completed=refresh_completed)
         due = pick_due(self.warehouse, request, configuration, report)
