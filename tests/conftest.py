@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
 from konnectnxt import case_registry
 from konnectnxt.case_ids import CaseIdBatch, add_flag_ids
@@ -22,9 +25,8 @@ from konnectnxt.demo.in_memory import InMemoryClient
 from konnectnxt.demo.sandbox import Sandbox
 from konnectnxt.polling import RunStats
 from konnectnxt.run import RunReport, RunRequest, fetch_and_load, pick_due, register
-from konnectnxt.schema_settings import never_coerce
 from konnectnxt.tables import TABLES, TRACKED_CASES
-from konnectnxt.warehouse import Warehouse
+from konnectnxt.warehouse import Warehouse, open_warehouse
 from konnectnxt.warehouse_check import prepare_warehouse
 from prewarmed_cli import PrewarmedCli
 
@@ -76,6 +78,8 @@ class Project:
     root: Path
     sandbox: Sandbox
     env: dict[str, str] = field(default_factory=dict)
+    # The warehouse is this PostgreSQL database instead of the project's DuckDB file.
+    postgres_url: str | None = None
 
     @property
     def duckdb_file(self) -> Path:
@@ -108,6 +112,13 @@ class Project:
         )
 
     def query(self, sql: str, file: Path | None = None) -> list[tuple]:
+        """Rows of `sql` in the project's warehouse (its PostgreSQL database if it has one), or in `file`."""
+        if self.postgres_url and file is None:
+            import psycopg2
+
+            with closing(psycopg2.connect(self.postgres_url)) as connection, connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall() if cursor.description else []
         with duckdb.connect(str(file or self.duckdb_file), read_only=True) as connection:
             return connection.sql(sql).fetchall()
 
@@ -173,6 +184,26 @@ def project(tmp_path: Path, sandbox: Sandbox) -> Project:
     return new_project(tmp_path, sandbox)
 
 
+def on_postgres(project: Project, postgres_url: str) -> Project:
+    """`project` with its warehouse in the PostgreSQL database `postgres_url`."""
+    project.postgres_url = postgres_url
+    project.env["PIPELINES__BGV__DESTINATION_TYPE"] = "postgres"
+    project.env["DESTINATION__POSTGRES__CREDENTIALS"] = postgres_url
+    return project
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_project(request: pytest.FixtureRequest, tmp_path: Path, sandbox: Sandbox) -> Project:
+    """A project whose warehouse is a DuckDB file, or a database on the session's PostgreSQL server."""
+    project = new_project(tmp_path, sandbox)
+    return on_postgres(project, request.getfixturevalue("postgres_url")) if request.param == "postgres" else project
+
+
+@pytest.fixture
+def postgres_project(tmp_path: Path, sandbox: Sandbox, postgres_url: str) -> Project:
+    return on_postgres(new_project(tmp_path, sandbox), postgres_url)
+
+
 @pytest.fixture
 def documented_report() -> dict:
     return json.loads((SAMPLES / "report-json-documented.json").read_text(encoding="utf-8"))
@@ -182,11 +213,19 @@ def documented_report() -> dict:
 REPORT_TABLES = [table.name for table in TABLES.per_case if table is not TRACKED_CASES]
 
 
+def warehouse_columns(project: "Project | InProcess", table: str) -> list[str]:
+    rows = project.query(
+        "select column_name from information_schema.columns where table_schema = 'konnectnxt' "
+        f"and table_name = '{table}' order by ordinal_position"
+    )
+    return [row[0] for row in rows]
+
+
 def snapshot(project: "Project | InProcess") -> dict:
     """Report data, history and polling state, ignoring dlt's own columns."""
     state = {}
     for table in REPORT_TABLES:
-        columns = [c[0] for c in project.query(f"describe konnectnxt.{table}") if not c[0].startswith("_dlt")]
+        columns = [name for name in warehouse_columns(project, table) if not name.startswith("_dlt")]
         selected = ", ".join(f'"{name}"' for name in columns)
         state[table] = sorted(map(repr, project.query(f"select {selected} from konnectnxt.{table}")))
     state["tracked_cases"] = sorted(
@@ -204,7 +243,9 @@ def assert_no_duplicates(project: "Project | InProcess") -> None:
         if table.key and table.per_case:
             key = ", ".join(table.key)
             total = project.query(f"select count(*) from konnectnxt.{table.name}")[0][0]
-            distinct = project.query(f"select count(*) from (select distinct {key} from konnectnxt.{table.name})")[0][0]
+            distinct = project.query(f"select count(*) from (select distinct {key} from konnectnxt.{table.name}) keys")[
+                0
+            ][0]
             assert total == distinct, f"duplicate rows in {table.name}"
 
 
@@ -236,29 +277,26 @@ class InProcess:
         return list(self.warehouse.client.execute_sql(sql) or [])
 
 
-@pytest.fixture
-def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess]:
+@pytest.fixture(params=["duckdb", "postgres"])
+def in_process(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess]:
+    """The run's steps in this process on a new warehouse: a DuckDB file, or a PostgreSQL database."""
+    for key in list(os.environ):
+        if key.startswith(_OWN_ENV_PREFIXES):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path))
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
-    path = tmp_path / "bgv.duckdb"
-    connection = duckdb.connect(str(path))
-    never_coerce()
-    pipeline = dlt.pipeline(
-        "bgv",
-        pipelines_dir=str(tmp_path / "dlt_data" / "pipelines"),
-        dataset_name="konnectnxt",
-        destination=dlt.destinations.duckdb(credentials=connection),
-    )
-    client = pipeline.sql_client()
-    client.open_connection()
+    if request.param == "postgres":
+        monkeypatch.setenv("PIPELINES__BGV__DESTINATION_TYPE", "postgres")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", request.getfixturevalue("postgres_url"))
+    context = Container()[PluggableRunContext]
+    original = context.context.run_dir
+    context.reload(str(tmp_path))  # dlt reads this test's (empty) settings, not the checkout's
     reports: dict[str, Any] = {}
     try:
-        yield InProcess(
-            Warehouse(pipeline, client, str(path), is_duckdb=True),
-            reports,
-            KonnectNxtConfiguration(min_poll_interval=0, workers=2),
-            InMemoryClient(reports),
-        )
+        with open_warehouse("bgv", lock_wait_seconds=5) as warehouse:
+            yield InProcess(
+                warehouse, reports, KonnectNxtConfiguration(min_poll_interval=0, workers=2), InMemoryClient(reports)
+            )
     finally:
-        client.close_connection()
-        connection.close()
+        context.reload(original)

@@ -395,7 +395,7 @@ def test_second_run_exits_2_while_another_holds_the_lock(project, sandbox):
     with run_lock(str(lock_file)):
         result = project.run("--case-id", OPEN)
     assert result.returncode == 2
-    assert re.search(rf"another run is in progress: pid {os.getpid()} since \d{{4}}-", result.stderr)
+    assert re.search(rf"another run is in progress: host \S+ pid {os.getpid()} since \d{{4}}-", result.stderr)
     assert not sandbox.requests
     # The lock dies with its holder: the next run goes ahead.
     assert project.run("--case-id", OPEN).returncode == 0

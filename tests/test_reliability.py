@@ -381,7 +381,7 @@ def test_a_second_run_exits_2_while_the_first_runs_and_a_dead_runs_lock_is_taken
         time.sleep(0.01)
     second = project.run("--all-open")
     assert second.returncode == 2
-    assert re.search(rf"another run is in progress: pid {first.pid} since \d{{4}}-\d\d-\d\dT", second.stderr)
+    assert re.search(rf"another run is in progress: host \S+ pid {first.pid} since \d{{4}}-\d\d-\d\dT", second.stderr)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     sandbox.latency = 0

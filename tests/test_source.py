@@ -220,7 +220,10 @@ def test_each_pii_mode_protects_the_personal_columns_the_registry_declares_and_s
         "01-04-2019",
         "xxxxxx1234",
     )
-    assert json.loads(verifier) == {"name": keyed("Ritu Malhotra"), "status": "completed"}
+    assert (json.loads(verifier) if isinstance(verifier, str) else verifier) == {
+        "name": keyed("Ritu Malhotra"),
+        "status": "completed",
+    }
     assert in_process.poll(all_open=False, **hashed).stats.due == 0  # rewritten once, then terminal again
 
     in_process.poll(all_open=False, pii="drop")

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from .case_ids import canonical_case_id
 from .config import load_configuration
+from .destinations import destination_type
+from .duckdb_file import duckdb_path
 from .errors import CaseIdInputError
 from .run_lock import run_lock
 from .tables import FORGOTTEN_CASES, TABLES
-from .warehouse import Warehouse, duckdb_path, is_duckdb_pipeline, lock_path, open_warehouse
+from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import prepare_warehouse
 
 logger = logging.getLogger("bgv")
@@ -54,7 +56,7 @@ def forget_cases(pipeline_name: str, values: Sequence[str]) -> ForgetReport:
         except ValueError as exc:
             raise CaseIdInputError(f"--forget: {exc}") from None
     case_ids = list(dict.fromkeys(case_ids))
-    if is_duckdb_pipeline(pipeline_name) and not os.path.exists(duckdb_path(pipeline_name)):
+    if destination_type(pipeline_name) == "duckdb" and not os.path.exists(duckdb_path(pipeline_name)):
         return ForgetReport(pipeline_name, duckdb_path(pipeline_name), {}, 0, no_warehouse=True)
     intent = intent_path(pipeline_name)
     with run_lock(lock_path(pipeline_name)):

@@ -81,7 +81,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
             endpoint, demo = configuration, None
         stack.enter_context(run_lock(lock_path(request.pipeline_name)))
         warehouse = stack.enter_context(open_warehouse(request.pipeline_name, configuration.lock_wait_seconds))
-        report.destination = warehouse.label
+        report.destination, report.dataset = warehouse.label, warehouse.dataset
         try:
             report.notes.extend(warehouse.notes + prepare_warehouse(warehouse))
             register(warehouse, batch, report)

@@ -8,13 +8,15 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import run_record
 from .config import KonnectNxtConfiguration
+from .destinations import destination_type
+from .duckdb_file import duckdb_path
 from .errors import EXIT_OK, EXIT_PARTIAL, BgvError
 from .polling import RunStats
 from .redaction import redact
 from .run_lock import run_lock
 from .settings import DATASET_NAME
 from .tables import RunRecord
-from .warehouse import Warehouse, duckdb_path, lock_path, open_warehouse
+from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import remember_run
 
 logger = logging.getLogger("bgv")
@@ -94,7 +96,7 @@ def record_run_when_possible(
 ) -> None:
     """Record a run that failed before opening the warehouse, if one exists and is free right now."""
     try:
-        if not os.path.exists(duckdb_path(report.pipeline_name)):
+        if destination_type(report.pipeline_name) == "duckdb" and not os.path.exists(duckdb_path(report.pipeline_name)):
             return
         with run_lock(lock_path(report.pipeline_name)), open_warehouse(report.pipeline_name, 0) as warehouse:
             report.destination = warehouse.label

@@ -55,11 +55,11 @@ def format_summary(report: RunReport) -> str:
             loaded = stats.rows.get(table)
             lines.append(f"    {report.dataset}.{table:<20} {count:>8}" + (f"  ({loaded})" if loaded else ""))
     lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
+    start = f"select status, result, count(*) from {report.dataset}.cases group by 1, 2"
     if report.destination.endswith(".duckdb"):
-        lines.append(
-            f"  query:    duckdb -readonly {report.destination} "
-            f'"select status, result, count(*) from {report.dataset}.cases group by all"'
-        )
+        lines.append(f'  query:    duckdb -readonly {report.destination} "{start}"')
+    elif report.destination.startswith("postgres://"):
+        lines.append(f'  query:    psql "postgresql{report.destination.removeprefix("postgres")}" -c "{start}"')
     return "\n".join(lines)
 
 

@@ -84,7 +84,7 @@ def create_missing_tables(warehouse: Warehouse) -> None:
                 client.initialize_storage()
             client.update_stored_schema(force=True)
     if pipeline.has_pending_data:
-        pipeline.load()
+        warehouse.load_pending()
 
 
 def remember_run(warehouse: Warehouse, run_id: str, finished_at: datetime) -> None:

@@ -1,0 +1,90 @@
+"""The DuckDB file: where it is, and opening it (waiting for a reader, naming a corrupt or newer file)."""
+
+import logging
+import os
+import re
+import time
+from typing import Any
+
+import dlt
+import duckdb
+from dlt.common.runtime import run_context
+
+from .errors import ConfigurationError, DestinationError
+from .settings import DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE
+
+logger = logging.getLogger("bgv")
+
+
+def project_dir() -> str:
+    """Where `.dlt/` lives and relative DuckDB paths start: DLT_PROJECT_DIR, set to the repo root."""
+    return run_context.active().run_dir
+
+
+def duckdb_path(pipeline_name: str) -> str:
+    """The DuckDB file: `[destination.duckdb] credentials`, relative to the project dir; demo is fixed."""
+    if pipeline_name == DEMO_PIPELINE_NAME:
+        configured: Any = DEMO_DUCKDB_FILE
+    else:
+        configured = dlt.config.get("destination.duckdb.credentials") or DUCKDB_FILE
+    if isinstance(configured, dict) or hasattr(configured, "get"):
+        configured = configured.get("database") or DUCKDB_FILE
+    path = str(configured).removeprefix("duckdb:///")
+    if path == ":memory:" or path.startswith(("md:", "motherduck:")):
+        raise ConfigurationError(
+            f"[destination.duckdb] credentials is {path!r}: expected a file path such as bgv.duckdb"
+        )
+    return os.path.abspath(os.path.join(project_dir(), os.path.expanduser(path)))
+
+
+def connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        os.remove(path)  # an empty file holds no warehouse: DuckDB would refuse it, start a new one instead
+    deadline = time.monotonic() + lock_wait_seconds
+    waiting = False
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if not _LOCKED.search(message):
+                raise DestinationError(_unopenable(path, message)) from None
+            holder = _lock_holder(message)
+            if time.monotonic() >= deadline:
+                raise DestinationError(
+                    f"the DuckDB file {path} is busy: {holder} has it open, and it stayed open for "
+                    f"{lock_wait_seconds:g} s (lock_wait_seconds); close that connection (notebooks: connect "
+                    "with read_only=True and close when done) and run again"
+                ) from None
+            if not waiting:
+                logger.warning("the DuckDB file %s is busy (%s); waiting up to %g s", path, holder, lock_wait_seconds)
+                waiting = True
+            time.sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
+
+
+# DuckDB's words for a file another process holds; "block" in a corruption message is not one of them.
+_LOCKED = re.compile(r"Could not set lock on file|Conflicting lock is held", re.IGNORECASE)
+_NEWER_FORMAT = re.compile(r"version number (\d+), but we can only read versions between (\d+) and (\d+)")
+
+
+def _unopenable(path: str, message: str) -> str:
+    """One line for a DuckDB file that cannot be opened: corrupt, written by a newer DuckDB, or else."""
+    first = message.splitlines()[0]
+    newer = _NEWER_FORMAT.search(message)
+    if newer:
+        return (
+            f"the DuckDB file {path} was written by a newer DuckDB (storage version {newer.group(1)}) than the "
+            f"installed duckdb {duckdb.__version__} reads (versions {newer.group(2)} to {newer.group(3)}): install "
+            "this project's pinned versions (pip install -e .) or open the file with the DuckDB that wrote it"
+        )
+    if "not a valid DuckDB database" in message or "Corrupt database" in message or "corrupt" in message.lower():
+        return (
+            f"the DuckDB file {path} is corrupt or not a DuckDB database ({first}); restore it from a backup, "
+            "or move it away and run again to start a new warehouse"
+        )
+    return f"cannot open the DuckDB file {path}: {first}"
+
+
+def _lock_holder(message: str) -> str:
+    match = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", message)
+    return f"process {match.group(2)} ({match.group(1)})" if match else "another process"
