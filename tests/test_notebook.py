@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks" / "bgv_overview.ipynb"
@@ -76,6 +77,7 @@ def run_notebook(
     cwd: Path,
     env: dict[str, str],
     while_kernel_alive: Callable[[], None] = lambda: None,
+    pipeline: str = "bgv",
 ) -> tuple[nbformat.NotebookNode, str]:
     """Executes every cell (any error fails), in a kernel started in `cwd` with exactly `env` of our settings.
 
@@ -88,6 +90,8 @@ def run_notebook(
     for key, value in env.items():
         monkeypatch.setenv(key, value)  # nbclient starts the kernel with this process's environment
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    setup = next(cell for cell in notebook.cells if 'PIPELINE = "bgv"' in cell.source)
+    setup.source = setup.source.replace('PIPELINE = "bgv"', f"PIPELINE = {pipeline!r}")
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
@@ -136,8 +140,8 @@ def test_notebook_runs_on_the_demo_database_and_lets_go_of_it(
         {"DLT_PROJECT_DIR": str(demo_dir)},
         # The kernel is still running: the notebook must have closed the file, so a pipeline run could write.
         while_kernel_alive=lambda: open_read_write(demo_file),
+        pipeline="bgv_demo",
     )
-    # No bgv.duckdb in the project dir: the notebook falls back to the demo file and says which it opened.
     assert f"Opened {demo_file} read-only" in printed
     assert "Not found in this database" not in printed
     # A first demo run has nothing measurable yet: those sections say so instead of failing.
@@ -209,6 +213,19 @@ def test_an_empty_database_in_a_checkout_found_from_the_kernel_cwd_shows_every_s
     ]:
         assert message in printed
     assert count_charts(notebook) == 0
+
+
+def test_the_real_warehouse_missing_is_said_and_the_demo_never_shown_in_its_place(
+    demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd = tmp_path / "kernel_cwd"
+    cwd.mkdir()
+    with pytest.raises(CellExecutionError) as raised:
+        run_notebook(monkeypatch, tmp_path, cwd, {"DLT_PROJECT_DIR": str(demo_dir)})
+    message = str(raised.value).splitlines()
+    said = [line for line in message if "no warehouse at" in line]
+    assert said and f"no warehouse at {demo_dir / 'bgv.duckdb'}" in said[-1] and "PIPELINE = 'bgv_demo'" in said[-1]
+    assert not any(line.startswith("Opened") for line in message)
 
 
 def test_the_committed_notebook_carries_no_outputs_and_no_execution_counts() -> None:
