@@ -46,9 +46,12 @@ from konnectnxt.redaction import RedactingFormatter, redact
 from konnectnxt.run import RunRequest, run_pipeline
 from konnectnxt.summary import format_forget_summary, format_rebuild_summary, format_summary
 
-DESTINATION_HELP = """destination:
+DESTINATION_HELP = """warehouse (dlt's own settings):
+  [pipelines.bgv] destination_type = "duckdb" (default), "postgres", "motherduck", "bigquery",
+      "snowflake", ... (env PIPELINES__BGV__DESTINATION_TYPE); --demo follows it into its own dataset
   [destination.duckdb] credentials: the DuckDB file, default bgv.duckdb, relative to the repo root
-  (env DESTINATION__DUCKDB__CREDENTIALS); --demo always writes bgv_demo.duckdb there.
+      (env DESTINATION__DUCKDB__CREDENTIALS); --demo writes bgv_demo.duckdb there
+  [destination.<type>] credentials (secret): a server's, e.g. DESTINATION__POSTGRES__CREDENTIALS
 The README is the full manual."""
 
 logger = logging.getLogger("bgv")

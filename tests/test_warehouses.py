@@ -179,3 +179,30 @@ def test_a_run_opens_a_small_fixed_number_of_connections_whatever_its_size(
     assert opened_many <= opened_few + 2, measured  # not one more per case
     print("connections opened, most at once:", measured)
     assert max(peak_few, peak_many) <= 3, measured  # the run's own, plus one load job at a time
+
+
+def test_a_script_reads_the_configured_warehouse_through_dlt_read_only(any_project, sandbox, monkeypatch):
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    from konnectnxt.reading import read_warehouse
+
+    serve(sandbox, A)
+    assert any_project.run("--case-id", A).returncode == 0
+    for key, value in any_project.environment().items():
+        monkeypatch.setenv(key, value)
+    context = Container()[PluggableRunContext]
+    original = context.context.run_dir
+    context.reload(str(any_project.root))
+    try:
+        data = read_warehouse(
+            {"cases": "select case_id, status from {dataset}.cases", "nope": "select * from {dataset}.nope"}
+        )
+        refused = read_warehouse({"write": "create table {dataset}.scribble (x int)"})
+    except Exception as exc:  # noqa: BLE001 - the write must be refused
+        refused = exc
+    finally:
+        context.reload(original)
+    assert data.frames["cases"].values.tolist() == [[A, "in_progress"]]
+    assert data.missing == ["nope"]
+    assert "read-only" in str(refused).lower().replace("read only", "read-only"), repr(refused)
