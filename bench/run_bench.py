@@ -3,7 +3,7 @@
 The pipeline runs as `python pipelines/bgv.py` in a subprocess (process start to exit, load included)
 against the sandbox in this process, with an injected per-request latency so network time is real.
 
-usage: .venv/bin/python bench/run_bench.py [--quick]   (--quick: smaller numbers, for a smoke test)
+usage: .venv/bin/python bench/run_bench.py [--quick] [--only-postgres]   (--quick: smaller numbers, for a smoke test)
 """
 
 import argparse
@@ -265,9 +265,80 @@ def bench_normalize(work: Path, count: int) -> None:
     )
 
 
+def normalize_load(variant: str, count: int, work: Path, postgres_url: str | None = None) -> dict:
+    command = [
+        sys.executable,
+        str(REPO / "bench" / "normalize_load.py"),
+        variant,
+        str(count),
+        str(work / f"nl_{variant}"),
+    ]
+    output = subprocess.run(
+        [*command, *([postgres_url] if postgres_url else [])], check=True, capture_output=True, text=True
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def bench_postgres(work: Path, sandbox: Sandbox, fetch_count: int, report_count: int) -> None:
+    """6. The same latency run and normalize+load on a throwaway PostgreSQL, beside DuckDB's in this run."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from postgres_server import create_database, start_postgres
+
+    print(f"6. PostgreSQL: {fetch_count} due cases at {LATENCY * 1000:.0f} ms, {report_count} reports", flush=True)
+    server = start_postgres()
+    try:
+        databases = iter(range(100))
+
+        def on_postgres() -> dict[str, str]:
+            name = f"bench_{next(databases)}"
+            create_database(server.url("postgres"), name)
+            return {
+                "PIPELINES__BGV__DESTINATION_TYPE": "postgres",
+                "DESTINATION__POSTGRES__CREDENTIALS": server.url(name),
+            }
+
+        case_ids = ids(fetch_count, offset=30_000_000)
+        serve(sandbox, case_ids)
+        sandbox.latency = 0
+        zero, _ = bgv_on(fresh_project(work, "pg_zero", case_ids), sandbox, on_postgres(), "--cases-file", "ids.txt")
+        report("PostgreSQL: fixed overhead (0 ms latency, 20 workers)", f"{zero:.1f} s")
+        sandbox.latency = LATENCY
+        wall, _ = bgv_on(
+            fresh_project(work, "pg_workers20", case_ids), sandbox, on_postgres(), "--cases-file", "ids.txt"
+        )
+        floor = fetch_count * LATENCY / 20
+        target = 1.5 * floor + zero
+        report(
+            "PostgreSQL: end to end, 20 workers",
+            f"{wall:.1f} s",
+            f"floor {floor:.1f} s; target <= 1.5 x floor + overhead = {target:.1f} s",
+            f"{wall / target:.2f} of target" + ("" if wall <= target else "  MISSED"),
+        )
+        sandbox.latency = 0
+        duck = normalize_load("ours", report_count, work / "pg_duckdb")
+        name = "bench_load"
+        create_database(server.url("postgres"), name)
+        pg = normalize_load("ours_postgres", report_count, work, server.url(name))
+        report(
+            f"normalize + load of {report_count} reports, PostgreSQL vs DuckDB (same run)",
+            f"{pg['seconds']:.1f} s",
+            f"DuckDB {duck['seconds']:.1f} s; target <= 2 x DuckDB",
+            f"{pg['seconds'] / duck['seconds']:.2f}x" + ("" if pg["seconds"] <= 2 * duck["seconds"] else "  MISSED"),
+        )
+        report("peak RSS, PostgreSQL load (main process)", f"{pg['peak_rss_mb']} MB", "limit 1024 MB")
+    finally:
+        server.stop()
+
+
+def bgv_on(root: Path, sandbox: Sandbox, destination: dict[str, str], *args: str) -> tuple[float, float]:
+    env = {**environment(root, sandbox, workers=20), **destination}
+    return timed([sys.executable, str(REPO / "pipelines" / "bgv.py"), *args], env, root)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only-postgres", action="store_true", help="only section 6 (PostgreSQL beside DuckDB)")
     args = parser.parse_args()
     sizes = (
         {"fetch": 200, "terminal": 2000, "open": 50, "reports": 500}
@@ -278,11 +349,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bgv-bench-"))
     try:
         with Sandbox(api_key=API_KEY, clock=lambda: NOW) as sandbox:
-            bench_fetch(work, sandbox, sizes["fetch"])
-            ours_at_20 = next((float(r[1].split()[0]) for r in rows if r[0] == "end to end, 20 workers"), None)
-            bench_baseline(work, sandbox, sizes["fetch"], ours_at_20)
-            bench_scale(work, sandbox, sizes["terminal"], sizes["open"])
-        bench_normalize(work, sizes["reports"])
+            if not args.only_postgres:
+                bench_fetch(work, sandbox, sizes["fetch"])
+                ours_at_20 = next((float(r[1].split()[0]) for r in rows if r[0] == "end to end, 20 workers"), None)
+                bench_baseline(work, sandbox, sizes["fetch"], ours_at_20)
+                bench_scale(work, sandbox, sizes["terminal"], sizes["open"])
+            bench_postgres(work, sandbox, sizes["fetch"], sizes["reports"])
+        if not args.only_postgres:
+            bench_normalize(work, sizes["reports"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\n| figure | measured | compared with | ratio |\n|---|---|---|---|")
