@@ -209,7 +209,7 @@ def bench_scale(work: Path, sandbox: Sandbox, terminal: int, open_cases: int) ->
         measured[name] = (min(wall, best[0]) if best else wall, max(rss, best[1]) if best else rss, sent)
     (small_wall, small_rss, _), (big_wall, big_rss, big_sent) = measured["small"], measured["big"]
     report(
-        "requests sent with 50,000 terminal cases tracked",
+        f"requests sent with {terminal:,} terminal cases tracked",
         str(big_sent),
         f"open cases = {open_cases}",
         "ok" if big_sent == open_cases else "WRONG",

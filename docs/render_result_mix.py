@@ -1,13 +1,14 @@
 """Re-renders docs/result_mix.png with the notebook's own code: runs notebooks/bgv_overview.ipynb headless.
 
-    .venv/bin/python docs/render_result_mix.py PROJECT_DIR
+    .venv/bin/python docs/render_result_mix.py [--pipeline bgv_demo|bgv] [--project-dir DIR]
 
-PROJECT_DIR holds the database to draw from (e.g. a folder where `pipelines/bgv.py --demo` ran with
-DLT_PROJECT_DIR set to it). The notebook in the repo is not modified.
+Draws from the demo (`bgv_demo`, fake candidates) unless told otherwise; the project dir (where the
+pipeline's `.dlt/` settings and warehouse are) is this repo unless given. The notebook in the repo is
+not modified.
 """
 
+import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -20,9 +21,11 @@ NOTEBOOK = REPO_ROOT / "notebooks" / "bgv_overview.ipynb"
 PNG = REPO_ROOT / "docs" / "result_mix.png"
 
 
-def main(project_dir: str) -> None:
-    os.environ["DLT_PROJECT_DIR"] = str(Path(project_dir).resolve())  # the kernel inherits this environment
+def main(pipeline: str, project_dir: Path) -> None:
+    os.environ["DLT_PROJECT_DIR"] = str(project_dir.resolve())  # the kernel inherits this environment
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    setup = next(cell for cell in notebook.cells if 'PIPELINE = "bgv"' in cell.source)
+    setup.source = setup.source.replace('PIPELINE = "bgv"', f"PIPELINE = {pipeline!r}")
     notebook.cells.append(new_code_cell(f'fig_result_mix.savefig(r"{PNG}", dpi=100, bbox_inches="tight")'))
     with tempfile.TemporaryDirectory() as cwd:
         NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute()
@@ -32,6 +35,8 @@ def main(project_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", default="bgv_demo", choices=["bgv_demo", "bgv"])
+    parser.add_argument("--project-dir", type=Path, default=REPO_ROOT)
+    arguments = parser.parse_args()
+    main(arguments.pipeline, arguments.project_dir)

@@ -43,6 +43,7 @@ from konnectnxt.forget import forget_cases
 from konnectnxt.progress import FetchProgress
 from konnectnxt.rebuild import rebuild
 from konnectnxt.redaction import RedactingFormatter, redact
+from konnectnxt.reset import reset_demo
 from konnectnxt.run import RunRequest, run_pipeline
 from konnectnxt.summary import format_forget_summary, format_rebuild_summary, format_summary
 
@@ -103,6 +104,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--case-id tracks it again); repeatable; polls nothing",
     )
     parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="with --demo: start the demo over (its database, working dir and clock); never touches the real pipeline",
+    )
+    parser.add_argument(
         "--rebuild",
         action="store_true",
         help="re-derive every report table from the stored raw reports, without a single API request "
@@ -111,6 +117,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="detail and tracebacks on stderr")
     args = parser.parse_args(argv)
     polling = args.case_ids or args.cases_files or args.all_open or args.refresh_completed
+    if args.reset and not args.demo:
+        parser.error("--reset starts the demo over: use it with --demo")
     for alone, name in ((args.forget, "--forget"), (args.rebuild, "--rebuild")):
         if alone and (polling or (args.forget and args.rebuild)):
             parser.error(f"{name} runs alone (with --demo and --verbose at most)")
@@ -158,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         if request.forget:
             print(format_forget_summary(forget_cases(request.pipeline_name, request.forget)))
             return EXIT_OK
+        if args.reset:
+            reset_demo(request.pipeline_name)
         if args.rebuild:
             print(format_rebuild_summary(rebuild(request.pipeline_name)))
             return EXIT_OK

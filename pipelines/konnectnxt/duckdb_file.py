@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import sys
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import duckdb
 from dlt.common.runtime import run_context
 
 from .errors import ConfigurationError, DestinationError
-from .settings import DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE
+from .settings import DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE, DUCKDB_STORAGE_VERSION
 
 logger = logging.getLogger("bgv")
 
@@ -37,6 +38,12 @@ def duckdb_path(pipeline_name: str) -> str:
     return os.path.abspath(os.path.join(project_dir(), os.path.expanduser(path)))
 
 
+def cli_command() -> str:
+    """The duckdb command-line tool installed beside this Python (the duckdb-cli package), else `duckdb`."""
+    beside = os.path.join(os.path.dirname(sys.executable), "duckdb")
+    return beside if os.access(beside, os.X_OK) else "duckdb"
+
+
 def connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConnection:
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         os.remove(path)  # an empty file holds no warehouse: DuckDB would refuse it, start a new one instead
@@ -44,7 +51,7 @@ def connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConnec
     waiting = False
     while True:
         try:
-            return duckdb.connect(path)
+            return duckdb.connect(path, config={"storage_compatibility_version": DUCKDB_STORAGE_VERSION})
         except duckdb.Error as exc:
             message = str(exc)
             if not _LOCKED.search(message):

@@ -22,6 +22,7 @@ from .destinations import destination_type
 from .duckdb_file import duckdb_path
 from .errors import CaseIdInputError
 from .run_lock import run_lock
+from .settings import DUCKDB_STORAGE_VERSION
 from .tables import FORGOTTEN_CASES, TABLES
 from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import prepare_warehouse
@@ -147,7 +148,7 @@ def copy_to_fresh_file(warehouse: Warehouse) -> str:
     logger.debug("rewriting the DuckDB file without the forgotten cases' free blocks")
     client = warehouse.client
     current = client.execute_sql("select current_database()")[0][0]
-    client.execute_sql(f"attach '{fresh}' as bgv_fresh_copy")
+    client.execute_sql(f"attach '{fresh}' as bgv_fresh_copy (storage_version '{DUCKDB_STORAGE_VERSION}')")
     try:
         client.execute_sql(f'copy from database "{current}" to bgv_fresh_copy')
     finally:

@@ -37,7 +37,9 @@ class WarehouseData:
     dataset: str = ""
 
 
-def read_warehouse(queries: dict[str, str], pipeline_name: str = PIPELINE_NAME, wait_seconds: float = 60) -> WarehouseData:
+def read_warehouse(
+    queries: dict[str, str], pipeline_name: str = PIPELINE_NAME, wait_seconds: float = 60
+) -> WarehouseData:
     """Each query's rows as a pandas DataFrame; `{dataset}` in a query is the pipeline's dataset.
 
     A DuckDB file a run is writing is retried for up to `wait_seconds`; a query whose table or view

@@ -215,7 +215,6 @@ def fetch_and_load(
                 case_id,
             )
     report.table_rows = table_row_counts(warehouse)
-    report.tracked = tracked_case_counts(warehouse)
 
 
 def raise_when_the_api_was_not_answering(client: KonnectNxtClient) -> None:

@@ -14,6 +14,9 @@ SOURCE_NAME = "konnectnxt"
 DUCKDB_FILE = "bgv.duckdb"
 DEMO_DUCKDB_FILE = "bgv_demo.duckdb"
 LOADER_FILE_FORMAT = "parquet"
+# New DuckDB files are written in the storage format of DuckDB 1.5, the newest the duckdb command-line
+# tool on PyPI (duckdb-cli) reads; the pipeline's duckdb 2.0 reads and writes it just as well.
+DUCKDB_STORAGE_VERSION = "v1.5.0"
 
 # From this many due cases, normalize runs in 2 processes: 10,000 reports take 16 s instead of 20 s,
 # while for small runs starting the worker processes costs more than it saves.

@@ -1,5 +1,6 @@
 """The summaries the command line prints: what a run, a --forget or a --rebuild did."""
 
+from .duckdb_file import cli_command
 from .forget import ForgetReport
 from .rebuild import RebuildReport
 from .run_report import RunReport
@@ -57,7 +58,7 @@ def format_summary(report: RunReport) -> str:
     lines.append(f"  database: {report.destination}  dataset: {report.dataset}")
     start = f"select status, result, count(*) from {report.dataset}.cases group by 1, 2"
     if report.destination.endswith(".duckdb"):
-        lines.append(f'  query:    duckdb -readonly {report.destination} "{start}"')
+        lines.append(f'  query:    {cli_command()} -readonly {report.destination} "{start}"')
     elif report.destination.startswith("postgres://"):
         lines.append(f'  query:    psql "postgresql{report.destination.removeprefix("postgres")}" -c "{start}"')
     return "\n".join(lines)
