@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .tables import TABLES
+from .table_spec import NO_PERSONAL_DATA, Table
+from .tables import CASES, CHECKS, TABLES
 
 PII_MODES = ("keep", "hash", "drop")
 # Values the vendor already masked, like "xxxxxxxx8300", are not personal data any more: kept as sent.
@@ -45,15 +46,16 @@ def protect_rows(tables: dict[str, list[dict[str, Any]]], mode: str, salt: str |
 def protect_report(data: dict[str, Any], mode: str, salt: str | None) -> dict[str, Any]:
     """A copy of a raw report with its personal values protected exactly as the report tables store them.
 
-    The places follow the tables' declarations: the candidate, each check's remark, field values,
-    document URLs and entries (their status and result aside).
+    The places follow the tables' declarations: the case's personal keys (the candidate), each check's
+    personal keys (its remark), and the personal keys of each list a check holds (`report_items`).
     """
     if mode == "keep":
         return data
     protect = _protector(mode, salt)
-    report = dict(data)
-    if "candidate" in report:
-        report["candidate"] = _protect_nested(report["candidate"], protect)
+    report = {
+        key: _protect_nested(value, protect) if CASES.personal.is_personal(key, CASES.own_columns) else value
+        for key, value in data.items()
+    }
     if isinstance(report.get("checks"), list):
         report["checks"] = [_protected_check(check, protect) for check in report["checks"]]
     return report
@@ -62,22 +64,25 @@ def protect_report(data: dict[str, Any], mode: str, salt: str | None) -> dict[st
 def _protected_check(check: Any, protect: Callable[[Any], Any]) -> Any:
     if not isinstance(check, dict):
         return check
-    check = dict(check)
-    if "remark" in check:
-        check["remark"] = protect(check["remark"])
-    if isinstance(check.get("fields"), list):
-        check["fields"] = [
-            {**item, "value": protect(item.get("value"))} if isinstance(item, dict) else protect(item)
-            for item in check["fields"]
-        ]
-    if isinstance(check.get("documents"), list):
-        check["documents"] = [
-            {**item, "url": protect(item.get("url"))} if isinstance(item, dict) else protect(item)
-            for item in check["documents"]
-        ]
-    if isinstance(check.get("entries"), list):
-        check["entries"] = [_protect_nested(entry, protect) for entry in check["entries"]]
+    check = {key: protect(value) if key in CHECKS.personal.report_keys() else value for key, value in check.items()}
+    for table in TABLES.check_items:
+        if isinstance(check.get(table.report_items), list):
+            check[table.report_items] = [_protected_item(item, table, protect) for item in check[table.report_items]]
     return check
+
+
+def _protected_item(item: Any, table: Table, protect: Callable[[Any], Any]) -> Any:
+    """One entry, field or document as its table protects it; a bare value stands for the item's value."""
+    if table.personal == NO_PERSONAL_DATA:
+        return item
+    if not isinstance(item, dict):
+        return _protect_nested(item, protect)
+    if table.personal.every_vendor_value:
+        return {
+            key: value if key in table.personal.kept else _protect_nested(value, protect) for key, value in item.items()
+        }
+    personal = table.personal.report_keys()
+    return {key: protect(value) if key in personal else value for key, value in item.items()}
 
 
 def _protector(mode: str, salt: str | None) -> Callable[[Any], Any]:

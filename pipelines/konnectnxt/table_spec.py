@@ -32,6 +32,13 @@ class PersonalData:
     kept: tuple[str, ...] = ()
     # Columns holding a whole raw report: protected where the report tables' declarations protect.
     reports: tuple[str, ...] = ()
+    # (column, key) pairs where a personal column holds the value of another key of the report's item.
+    sent_as: tuple[tuple[str, str], ...] = ()
+
+    def report_keys(self) -> set[str]:
+        """The keys of a report item (an entry, a field...) that hold this table's personal columns."""
+        renamed = dict(self.sent_as)
+        return {renamed.get(column, column) for column in self.columns}
 
     def is_personal(self, column: str, own_columns: frozenset[str]) -> bool:
         if column in self.columns or column.startswith(self.prefixes):
@@ -58,6 +65,8 @@ class Table:
     per_case: bool = False
     not_null: tuple[str, ...] = (CASE_ID,)
     description: str = ""
+    # The key of a check whose list becomes this table's rows ("entries", "fields"...), if any.
+    report_items: str | None = None
 
     @property
     def own_columns(self) -> frozenset[str]:

@@ -101,6 +101,7 @@ ENTRIES = Table(
     personal=PersonalData(every_vendor_value=True, kept=("status", "result")),
     key=(CASE_ID, "check_key", "entry_index"),
     snapshot=True,
+    report_items="entries",
     per_case=True,
     description="one row per entry of a multi-part check (employer, address, referee...)",
 )
@@ -111,6 +112,7 @@ CHECK_FIELDS = Table(
     personal=PersonalData(columns=("value",)),
     key=(CASE_ID, "check_key", "field_index"),
     snapshot=True,
+    report_items="fields",
     per_case=True,
     description="one row per verified field of a check (label, value)",
 )
@@ -121,6 +123,7 @@ CHECK_DOCUMENTS = Table(
     personal=PersonalData(columns=("url",)),
     key=(CASE_ID, "check_key", "document_index"),
     snapshot=True,
+    report_items="documents",
     per_case=True,
     description="one row per document URL of a check",
 )
@@ -223,6 +226,11 @@ class Registry:
     @property
     def snapshot(self) -> list[Table]:
         return [table for table in self.tables if table.snapshot]
+
+    @property
+    def check_items(self) -> list[Table]:
+        """The tables made of a list inside each check (entries, fields, documents...)."""
+        return [table for table in self.tables if table.report_items]
 
     @property
     def from_report(self) -> list[Table]:

@@ -8,24 +8,15 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from .table_spec import TOMBSTONE_COLUMN
-from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES
+from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES, TABLES
 from .vendor_values import Fold, identity, storable, vendor_columns
 
 Row = dict[str, Any]
 
 _CASE_KEYS = {"reference_id", "generated_at", "status", "result", "candidate", "summary", "checks"}
 # Vendor keys of a check that become our own columns or child tables; any other key is kept.
-_CHECK_CONSUMED_KEYS = {
-    "type",
-    "name",
-    "category",
-    "status",
-    "result",
-    "completed_at",
-    "remark",
-    "fields",
-    "documents",
-    "entries",
+_CHECK_CONSUMED_KEYS = {"type", "name", "category", "status", "result", "completed_at", "remark"} | {
+    table.report_items for table in TABLES.check_items
 }
 
 # The documented form is "13 May, 2026, 11:02"; commas and spacing are normalised before matching.
