@@ -28,7 +28,14 @@ def ids(count: int, offset: int = 0) -> list[str]:
 
 def serve_open_cases(sandbox, case_ids, status="in_progress"):
     for case_id in case_ids:
-        sandbox.add_case(case_id, {"status": status, "result": "pending", "checks": [{"type": "criminal"}]})
+        sandbox.add_case(
+            case_id,
+            {
+                "status": status,
+                "result": "pending",
+                "checks": [{"type": "criminal", "status": status, "result": "pending"}],
+            },
+        )
 
 
 def count(project: Project, sql: str) -> int:

@@ -1,7 +1,5 @@
 """Report-to-rows transform: one report's `data` into rows of cases, checks, entries, fields, documents."""
 
-import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
@@ -210,13 +208,6 @@ def _in_utc(moment: datetime) -> datetime | None:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
-
-
-def report_fingerprint(data: dict[str, Any]) -> str:
-    """A hash of the report that ignores `generated_at`, which moves on every fetch."""
-    content = {k: v for k, v in data.items() if k != "generated_at"}
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 def _parse_iso(text: str) -> datetime | None:
