@@ -27,7 +27,7 @@ def serve(sandbox, *case_ids, status="in_progress", **extra):
             {
                 "status": status,
                 "result": "pending",
-                "checks": [{"type": "criminal", "status": status, "result": "pending", **extra}],
+                "checks": [{"type": "criminal", "status": "in_progress", "result": "pending", **extra}],
             },
         )
 

@@ -33,7 +33,7 @@ def serve_open_cases(sandbox, case_ids, status="in_progress"):
             {
                 "status": status,
                 "result": "pending",
-                "checks": [{"type": "criminal", "status": status, "result": "pending"}],
+                "checks": [{"type": "criminal", "status": "in_progress", "result": "pending"}],
             },
         )
 
