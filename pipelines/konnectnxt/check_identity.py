@@ -126,6 +126,8 @@ def with_stored_keys(tables: dict[str, list[Row]], previous: list[StoredCheck]) 
 
     Run once PII protection ran, so the new checks are compared in the form `previous` was stored in.
     """
+    if not previous:  # every check is new: the positional keys the transform gave are the keys
+        return
     current = dict(checks_from_rows(tables))
     positional = [row["check_key"] for row in _rows_of(tables, CHECKS)]
     renamed = dict(zip(positional, assign_check_keys(previous, [current[key] for key in positional])))
