@@ -22,7 +22,14 @@ def count(project: Project, sql: str, file=None) -> int:
 
 def serve(sandbox, *case_ids, status="in_progress", **extra):
     for case_id in case_ids:
-        sandbox.add_case(case_id, {"status": status, "result": "pending", "checks": [{"type": "criminal", **extra}]})
+        sandbox.add_case(
+            case_id,
+            {
+                "status": status,
+                "result": "pending",
+                "checks": [{"type": "criminal", "status": "in_progress", "result": "pending", **extra}],
+            },
+        )
 
 
 def assert_one_clean_line_or_none(stderr: str) -> None:

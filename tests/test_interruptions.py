@@ -21,7 +21,12 @@ def count(project: Project, sql: str) -> int:
 
 def test_terminal_statuses_are_recognised_in_any_case_and_spacing(project, sandbox):
     sandbox.add_case(
-        A, {"status": " COMPLETED ", "result": "clear", "checks": [{"type": "criminal", "status": "Completed "}]}
+        A,
+        {
+            "status": " COMPLETED ",
+            "result": "clear",
+            "checks": [{"type": "criminal", "status": "Completed ", "result": "clear"}],
+        },
     )
     sandbox.add_case(B, {"status": "Rejected", "result": "not_available", "checks": []})
     assert project.run("--case-id", A, "--case-id", B).returncode == 0

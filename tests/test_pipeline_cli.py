@@ -246,7 +246,9 @@ def test_403_on_first_request_is_an_authentication_failure(project, sandbox):
 
 
 def test_api_key_appears_nowhere_the_pipeline_writes(project, sandbox):
-    sandbox.add_case(OPEN, {"status": "in_progress", "checks": [{"type": "criminal"}]})
+    sandbox.add_case(
+        OPEN, {"status": "in_progress", "checks": [{"type": "criminal", "status": "in_progress", "result": None}]}
+    )
     echo = f"upstream rejected Authorization: Bearer {TEST_API_KEY}"
     sandbox.add_fault(Fault("status", OPEN, times=None, status=500, message=echo))
     outputs = [project.run("--case-id", OPEN, "--case-id", MISSING, "--verbose")]

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from konnectnxt.check_identity import checks_from_rows
 from konnectnxt.client import FetchOutcome
 from konnectnxt.polling import PollingRules, RunStats, poll_outcome
 from konnectnxt.schedule import TrackedCase
@@ -30,7 +31,8 @@ def fetched(case, at, report, stored=None):
 
 
 def stored_checks(polled):
-    return {row["check_key"]: (row["status"], row["result"]) for row in polled.rows["checks"]}
+    """The case's checks as the next run reads them back from the warehouse."""
+    return checks_from_rows(polled.rows)
 
 
 def test_our_own_case_times_are_computed_once_and_the_case_row_carries_them():
@@ -105,3 +107,38 @@ def test_stats_count_fetches_failures_changes_and_transitions():
     assert (stats.fetched, stats.failed, stats.changed, stats.newly_completed) == (2, 1, 2, 1)
     assert stats.status_changes == {(None, "in_progress"): 1, ("in_progress", "completed"): 1}
     assert stats.rows["checks"] == 4 and stats.rows["fetch_errors"] == 1 and stats.rows["tracked_cases"] == 3
+
+
+def test_a_report_whose_shape_changed_is_kept_out_and_the_case_backs_off_like_a_failure():
+    first = fetched(TrackedCase(CASE, "--case-id", ADDED), ADDED, data())
+    at = ADDED + timedelta(hours=1)
+    renamed = {"status": "in_progress", "check_list": data()["checks"]}
+    kept = fetched(first.tracked, at, renamed, stored_checks(first))
+    assert set(kept.rows) == {"tracked_cases", "fetch_errors", "raw_reports"}
+    assert kept.kept_out and not kept.fetched and kept.error == 'report shape changed: no "checks" list'
+    assert kept.rows["fetch_errors"][0]["http_status"] == 200
+    assert kept.rows["raw_reports"][0]["report"] == renamed
+    tracked = kept.tracked
+    assert (tracked.last_status, tracked.report_hash, tracked.poll_step) == (
+        first.tracked.last_status,
+        first.tracked.report_hash,
+        first.tracked.poll_step,
+    )
+    assert tracked.consecutive_failures == 1 and tracked.first_not_found_at is None
+    assert tracked.last_report_at == at  # the vendor answered with a report: min_poll_interval counts from it
+
+    stats = RunStats("run-1")
+    stats.count(kept)
+    assert (stats.failed, stats.kept_out, stats.fetched, stats.reported_at) == (1, 1, 0, {CASE: at})
+
+
+def test_a_reorder_alone_is_no_change_and_a_check_keeps_its_key():
+    two = data()
+    two["checks"].append({"type": "address", "status": "completed", "result": "clear", "entries": [{"city": "Goa"}]})
+    first = fetched(TrackedCase(CASE, "--case-id", ADDED), ADDED, two)
+    reordered = {**two, "checks": list(reversed(two["checks"]))}
+    again = fetched(first.tracked, ADDED + timedelta(hours=1), reordered, stored_checks(first))
+    assert again.tracked.report_hash == first.tracked.report_hash and again.tracked.poll_step == 1
+    assert again.rows["check_status_history"] == []
+    keys = {row["check_key"]: row["city"] for row in again.rows["entries"]}
+    assert keys == {"address": "Pune", "address#2": "Goa"}

@@ -28,7 +28,14 @@ def ids(count: int, offset: int = 0) -> list[str]:
 
 def serve_open_cases(sandbox, case_ids, status="in_progress"):
     for case_id in case_ids:
-        sandbox.add_case(case_id, {"status": status, "result": "pending", "checks": [{"type": "criminal"}]})
+        sandbox.add_case(
+            case_id,
+            {
+                "status": status,
+                "result": "pending",
+                "checks": [{"type": "criminal", "status": "in_progress", "result": "pending"}],
+            },
+        )
 
 
 def count(project: Project, sql: str) -> int:
@@ -237,7 +244,7 @@ def surprising_report(stage: int) -> dict:
 def test_surprising_reports_are_kept_whole_and_never_fail_the_run(project, sandbox):
     odd, empty = ids(2)
     sandbox.add_case(odd, lambda now: surprising_report(0))
-    sandbox.add_case(empty, {"status": "in_progress", "checks": None, "summary": None, "candidate": None})
+    sandbox.add_case(empty, {"status": "in_progress", "checks": [], "summary": None, "candidate": None})
     first = project.run("--case-id", odd, "--case-id", empty)
     assert first.returncode == 0, first.stderr
     assert "completed_at texts not understood: 1" in first.stdout

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from konnectnxt.report_shape import MAX_REASONS, shape_problems
+from konnectnxt.report_shape import MAX_REASONS, shape_error, shape_problems
 
 
 @pytest.fixture
@@ -106,3 +106,8 @@ def test_only_the_first_few_reasons_are_given(data):
             'report shape changed: check 1 has no "status"',
         ][:MAX_REASONS]
     )
+
+
+def test_the_kept_out_reason_is_one_line_naming_every_problem_found(data):
+    assert shape_error(data) is None
+    assert shape_error({}) == 'report shape changed: no "status"; no "checks" list'

@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from konnectnxt.transform import CaseTimes, check_keys, parse_completed_at, report_fingerprint, report_rows
+from konnectnxt.check_identity import report_fingerprint
+from konnectnxt.transform import CaseTimes, check_keys, parse_completed_at, report_rows
 
 IST = ZoneInfo("Asia/Kolkata")
 FETCHED_AT = datetime(2026, 6, 15, 10, 31, tzinfo=UTC)

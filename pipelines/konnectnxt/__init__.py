@@ -49,8 +49,9 @@ def konnectnxt(
 ) -> Sequence[DltResource]:
     """Polls `due_cases` and emits their rows, one resource per table that holds case data.
 
-    `stored_checks` (case_id -> check_key -> (status, result)) is what the warehouse holds now; a
-    check's history gets a row only when its status or result differs from it.
+    `stored_checks` (case_id -> its stored checks with their keys) is what the warehouse holds now: a
+    check keeps the key of the stored check it is, and its history gets a row only when its status or
+    result differs from that check's.
     """
     keep_values_as_sent()
     polled = polled_cases(due_cases, client, rules, stats, workers, stored_checks or {})

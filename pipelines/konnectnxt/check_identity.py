@@ -121,6 +121,21 @@ def checks_from_rows(tables: Mapping[str, list[Row]]) -> list[StoredCheck]:
     return sorted(checks, key=lambda stored: (check_type_of(stored[1]), _key_number(stored[0])))
 
 
+def with_stored_keys(tables: dict[str, list[Row]], previous: list[StoredCheck]) -> None:
+    """Give a new snapshot's rows (by table name, keyed by position) the keys of the stored checks they are.
+
+    Run once PII protection ran, so the new checks are compared in the form `previous` was stored in.
+    """
+    if not previous:  # every check is new: the positional keys the transform gave are the keys
+        return
+    current = dict(checks_from_rows(tables))
+    positional = [row["check_key"] for row in _rows_of(tables, CHECKS)]
+    renamed = dict(zip(positional, assign_check_keys(previous, [current[key] for key in positional])))
+    for table in (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS):
+        for row in _rows_of(tables, table):
+            row["check_key"] = renamed.get(row["check_key"], row["check_key"])
+
+
 def _matched_checks(stored: list[Any], current: list[Any]) -> list[tuple[int, int]]:
     """(stored index, current index) pairs of the same checks among checks of one type: name, content, order."""
     stored_left, current_left = list(range(len(stored))), list(range(len(current)))

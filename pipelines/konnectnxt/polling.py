@@ -8,15 +8,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from .check_identity import StoredCheck, report_fingerprint, with_stored_keys
 from .client import FetchOutcome
 from .pii import pii_fingerprint, protect_rows
+from .report_shape import shape_error
 from .schedule import TrackedCase, after_failure, after_report, after_stale_report, is_terminal
 from .tables import CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, CHECKS, FETCH_ERRORS, RAW_REPORTS, TRACKED_CASES
-from .transform import CaseTimes, ReportRows, Row, parse_generated_at, report_fingerprint, report_rows
+from .transform import CaseTimes, ReportRows, Row, parse_generated_at, report_rows
 from .vendor_values import Fold, identity, storable
 
-# case_id -> check_key -> (status, result) of the stored snapshot.
-StoredChecks = dict[str, dict[str, tuple]]
+# case_id -> the stored snapshot's checks with their keys (`check_identity.checks_from_rows`).
+StoredChecks = dict[str, list[StoredCheck]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class PolledCase:
     requested: bool = True
     # A report older than the stored one: ignored, only the poll is recorded.
     stale: bool = False
+    # A report whose shape changed (report_shape.py): kept in raw_reports only, the case backs off.
+    kept_out: bool = False
 
     @property
     def case_id(self) -> str:
@@ -86,6 +90,7 @@ class RunStats:
     retries: int = 0
     not_requested: int = 0
     stale: int = 0
+    kept_out: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
     def count(self, polled: PolledCase) -> None:
@@ -97,6 +102,9 @@ class RunStats:
         before, after = polled.previous, polled.tracked
         if not polled.fetched:
             self.failed += 1
+            self.kept_out += polled.kept_out
+            if after.last_report_at != before.last_report_at:  # an answer kept out still returned a report
+                self.reported_at[polled.case_id] = after.last_report_at
             self.failures.append(f"{polled.case_id}: {polled.error}")
             if after.not_found_at is not None:
                 self.marked_not_found.append(polled.case_id)
@@ -118,9 +126,9 @@ def poll_outcome(
     outcome: FetchOutcome,
     rules: PollingRules,
     run_id: str,
-    stored_checks: dict[str, tuple] | None = None,
+    stored_checks: list[StoredCheck] | None = None,
 ) -> PolledCase:
-    """The bookkeeping and rows of one fetch outcome."""
+    """The bookkeeping and rows of one fetch outcome; `stored_checks` are the case's checks stored now."""
     intervals = {"poll_intervals": rules.poll_intervals, "min_poll_interval": rules.min_poll_interval}
     if not outcome.ok and outcome.attempts == 0:
         return PolledCase(case, {}, previous=case, error=outcome.error, requested=False)
@@ -130,8 +138,14 @@ def poll_outcome(
     if generated_at and case.last_generated_at and generated_at < case.last_generated_at:
         tracked = after_stale_report(case, polled_at=outcome.polled_at, **intervals)
         return PolledCase(tracked, {TRACKED_CASES.name: [tracked.row()]}, previous=case, stale=True)
+    shape_changed = shape_error(outcome.data)
+    if shape_changed:
+        kept = raw_report(outcome, generated_at, rules)
+        polled = _failed(case, replace(outcome, http_status=200, error=shape_changed), rules, run_id, kept)
+        polled.kept_out = True
+        return polled
     try:
-        return _applied(case, outcome, rules, stored_checks or {}, generated_at)
+        return _applied(case, outcome, rules, stored_checks or [], generated_at)
     except Exception as exc:  # noqa: BLE001 - a report that cannot become rows fails its own case only
         reason = f"report could not be stored: {type(exc).__name__}: {exc}"
         kept = raw_report(outcome, generated_at, rules)
@@ -142,7 +156,7 @@ def _applied(
     case: TrackedCase,
     outcome: FetchOutcome,
     rules: PollingRules,
-    stored_checks: dict[str, tuple],
+    stored_checks: list[StoredCheck],
     generated_at: datetime | None,
 ) -> PolledCase:
     """A report applied: new bookkeeping, every table's rows, history, the raw report."""
@@ -165,6 +179,7 @@ def _applied(
         case.case_id, outcome.data, times=times, report_timezone=rules.report_timezone, fold=rules.fold
     )
     protect_rows(report.tables, rules.pii, rules.pii_salt)
+    with_stored_keys(report.tables, stored_checks)
     report.tables[RAW_REPORTS.name] = raw_report(outcome, generated_at, rules)
     history = status_history(case, report, stored_checks, outcome.polled_at)
     rows = {TRACKED_CASES.name: [tracked.row()], **history, **report.tables}
@@ -176,7 +191,8 @@ def _failed(
 ) -> PolledCase:
     """A fetch that gave no usable report: the error recorded, the case backs off, its data untouched.
 
-    `kept` is the raw report of an answer that could not be applied, so that --rebuild can apply it.
+    `kept` is the raw report of an answer that could not be applied, so that --rebuild can apply it:
+    the case answered, so a run of 404s ends, and `min_poll_interval` counts from it.
     """
     tracked = after_failure(
         case,
@@ -187,6 +203,8 @@ def _failed(
         poll_intervals=rules.poll_intervals,
         min_poll_interval=rules.min_poll_interval,
     )
+    if kept:
+        tracked = replace(tracked, first_not_found_at=None, last_report_at=outcome.polled_at)
     fetch_error = {
         "case_id": outcome.case_id,
         "http_status": outcome.http_status,
@@ -213,9 +231,10 @@ def raw_report(outcome: FetchOutcome, generated_at: datetime | None, rules: Poll
 
 
 def status_history(
-    case: TrackedCase, report: ReportRows, stored_checks: dict[str, tuple], observed_at: datetime
+    case: TrackedCase, report: ReportRows, stored_checks: list[StoredCheck], observed_at: datetime
 ) -> dict[str, list[Row]]:
     """History rows for the case and each check whose status or result differs from what is stored."""
+    stored = {key: (check.get("status"), check.get("result")) for key, check in stored_checks}
     generated_at = report.case.get("generated_at")
     generated_at = generated_at if isinstance(generated_at, datetime) else None
     case_rows = []
@@ -241,6 +260,6 @@ def status_history(
             "generated_at": generated_at,
         }
         for check in report[CHECKS.name]
-        if stored_checks.get(check["check_key"]) != (check["status"], check["result"])
+        if stored.get(check["check_key"]) != (check["status"], check["result"])
     ]
     return {CASE_STATUS_HISTORY.name: case_rows, CHECK_STATUS_HISTORY.name: check_rows}

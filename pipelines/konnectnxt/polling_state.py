@@ -1,12 +1,14 @@
 """Reads of the polling state kept in the warehouse: tracked cases, what scheduling needs, counts."""
 
+from collections import defaultdict
 from datetime import datetime
 
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from .check_identity import StoredCheck, checks_from_rows
 from .schedule import FROM_CASES, TRACKED_CASE_COLUMNS, TrackedCase
 from .settings import TERMINAL_STATUSES
-from .tables import CASES, TABLES, TRACKED_CASES
+from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES, TABLES, TRACKED_CASES
 from .warehouse import Warehouse
 
 # Terminal in any case and spacing, as schedule.is_terminal decides.
@@ -54,16 +56,24 @@ def _tracked_cases_where(warehouse: Warehouse, where: str, existing: set[str] | 
     return [TrackedCase(*row) for row in rows]
 
 
-def check_statuses(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dict[str, tuple]]:
-    """case_id -> check_key -> (status, result) of the stored snapshot, for status history."""
-    statuses: dict[str, dict[str, tuple]] = {}
-    for start in range(0, len(case_ids), 1000):
-        # Ids are validated 32-hex strings, safe to inline.
-        listed = ", ".join(f"'{case_id}'" for case_id in case_ids[start : start + 1000])
-        rows = warehouse.query(f"select case_id, check_key, status, result from {{checks}} where case_id in ({listed})")
-        for case_id, check_key, status, result in rows:
-            statuses.setdefault(case_id, {})[check_key] = (status, result)
-    return statuses
+def stored_checks(warehouse: Warehouse, case_ids: list[str]) -> dict[str, list[StoredCheck]]:
+    """case_id -> the checks of its stored snapshot with their keys, for check identity and status history.
+
+    One query per table (and per thousand ids), whatever the number of cases.
+    """
+    rows: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for table in (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS):
+        columns = sorted(warehouse.existing_columns(table.name))
+        if "case_id" not in columns or "check_key" not in columns:
+            continue
+        selected = ", ".join(warehouse.client.capabilities.escape_identifier(column) for column in columns)
+        for start in range(0, len(case_ids), 1000):
+            # Ids are validated 32-hex strings, safe to inline.
+            listed = ", ".join(f"'{case_id}'" for case_id in case_ids[start : start + 1000])
+            for values in warehouse.query(f"select {selected} from {{{table.name}}} where case_id in ({listed})"):
+                row = dict(zip(columns, values, strict=True))
+                rows[row["case_id"]][table.name].append(row)
+    return {case_id: checks_from_rows(tables) for case_id, tables in rows.items()}
 
 
 def tracked_case_counts(warehouse: Warehouse) -> dict[str, int]:

@@ -59,6 +59,14 @@ def shape_problems(data: Any) -> list[str]:
     return problems[:MAX_REASONS]
 
 
+def shape_error(data: Any) -> str | None:
+    """The one-line reason a report is kept out (`report shape changed: no "checks" list; ...`), or None."""
+    problems = shape_problems(data)
+    if not problems:
+        return None
+    return _PREFIX + "; ".join(problem.removeprefix(_PREFIX) for problem in problems)
+
+
 def _missing(values: dict[str, Any], required: tuple[Required, ...], subject: str) -> list[str]:
     """What `values` lacks of `required`, each as `no "checks" list`, `check 2 has no "type"`..."""
     has = "has " if subject else ""

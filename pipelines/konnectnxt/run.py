@@ -25,11 +25,11 @@ from .forget import complete_interrupted_forget, forgotten_ids, unforget
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .polling import RunStats
 from .polling_state import (
-    check_statuses,
     earliest_added_at,
     known_case_ids,
     read_not_found_cases,
     read_tracked_cases,
+    stored_checks,
     table_row_counts,
     tracked_case_counts,
 )
@@ -201,9 +201,9 @@ def fetch_and_load(
             report.tracked["open"],
             configuration.workers,
         )
-        stored_checks = check_statuses(warehouse, [case.case_id for case in due])
+        stored = stored_checks(warehouse, [case.case_id for case in due])
         rules = configuration.polling_rules(fold=warehouse.column_name)
-        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored_checks)
+        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored)
         warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
         for failure in report.stats.failures:
             logger.warning("case %s", failure)

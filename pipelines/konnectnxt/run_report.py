@@ -43,7 +43,8 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.stats.failed or self.input_problems or self.views_failed else EXIT_OK
+        problems = self.stats.failed or self.stats.kept_out or self.input_problems or self.views_failed
+        return EXIT_PARTIAL if problems else EXIT_OK
 
     def note(self, text: str) -> None:
         """A line for both the log and the summary."""

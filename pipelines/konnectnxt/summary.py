@@ -30,6 +30,11 @@ def format_summary(report: RunReport) -> str:
         ]
         if stats.stale:
             lines.append(f"  stale snapshots ignored: {stats.stale} (older than the stored report; nothing changed)")
+        if stats.kept_out:
+            lines.append(
+                f"  reports kept out (shape changed): {stats.kept_out} (nothing stored changed; kept in raw_reports "
+                "for --rebuild; see konnectnxt.fetch_errors)"
+            )
         if stats.not_requested:
             lines.append(f"  not requested:   {stats.not_requested} (the run stopped first; polled on the next run)")
         transitions = [(k, n) for k, n in stats.status_changes.most_common() if k[0] is not None]
@@ -83,6 +88,11 @@ def format_forget_summary(report: ForgetReport) -> str:
 def format_rebuild_summary(report: RebuildReport) -> str:
     lines = [f"bgv rebuild (pipeline {report.pipeline_name}, database {report.destination})"]
     lines.append(f"  rebuilt {report.cases} case(s) from raw_reports, without any API request")
+    if report.kept_out:
+        lines.append(
+            f"  reports kept out (shape changed): {report.kept_out} (this version cannot apply them: "
+            "those cases keep what is stored)"
+        )
     for table, count in report.rows.items():
         lines.append(f"    {table:<20} {count:>8} rows")
     if report.without_raw_report:

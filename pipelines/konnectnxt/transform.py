@@ -1,12 +1,11 @@
 """Report-to-rows transform: one report's `data` into rows of cases, checks, entries, fields, documents."""
 
-import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from .check_identity import assign_check_keys
 from .table_spec import TOMBSTONE_COLUMN
 from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES, TABLES
 from .vendor_values import Fold, identity, storable, vendor_columns
@@ -140,15 +139,11 @@ def case_row(case_id: str, data: dict[str, Any], times: CaseTimes, fold: Fold = 
 
 
 def check_keys(checks: list[Any]) -> list[str]:
-    """`check_type` for a type's first check in document order, then `check_type#2`, `#3`..."""
-    seen: dict[str, int] = {}
-    keys = []
-    for check in checks:
-        check_type = check.get("type") if isinstance(check, dict) else None
-        check_type = str(check_type) if check_type not in (None, "") else "unknown"
-        seen[check_type] = seen.get(check_type, 0) + 1
-        keys.append(check_type if seen[check_type] == 1 else f"{check_type}#{seen[check_type]}")
-    return keys
+    """Keys of a first report: `check_type` for a type's first check in document order, then `#2`, `#3`...
+
+    Later reports keep the stored keys (`check_identity.with_stored_keys`).
+    """
+    return assign_check_keys([], checks)
 
 
 def _check_row(case_id: str, check_key: str, check: dict[str, Any], report_timezone: tzinfo, fold: Fold) -> Row:
@@ -201,13 +196,6 @@ def _in_utc(moment: datetime) -> datetime | None:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
-
-
-def report_fingerprint(data: dict[str, Any]) -> str:
-    """A hash of the report that ignores `generated_at`, which moves on every fetch."""
-    content = {k: v for k, v in data.items() if k != "generated_at"}
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 def _parse_iso(text: str) -> datetime | None:
