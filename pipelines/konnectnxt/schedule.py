@@ -142,7 +142,7 @@ def with_future_times_as_now(
     for case in tracked:
         changes = {
             name: now
-            for name in ("last_polled_at", "last_report_at", "last_fetched_at", "added_at")
+            for name in ("last_polled_at", "last_report_at", "last_fetched_at", "added_at", "terminal_seen_at")
             if (value := getattr(case, name)) is not None and value > limit
         }
         if case.next_poll_at is not None and (case.next_poll_at > next_limit or changes):
