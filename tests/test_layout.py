@@ -10,6 +10,7 @@ DLT_FREE = {
     "case_ids",
     "check_identity",
     "client",
+    "config_checks",
     "errors",
     "pii",
     "polling",

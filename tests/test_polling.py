@@ -54,7 +54,9 @@ def test_our_own_case_times_are_computed_once_and_the_case_row_carries_them():
             row["first_completed_at"],
             row["last_completed_at"],
         )
-    assert again.rows["cases"][0]["last_completed_at"] == done_at + timedelta(days=1)
+    # Fetched terminal again: not a new completion. The last completion is when it last became terminal.
+    assert again.rows["cases"][0]["last_completed_at"] == done_at
+    assert again.tracked.terminal_seen_at == done_at
 
 
 def test_a_report_gives_rows_for_every_table_it_touches_and_its_new_bookkeeping():

@@ -162,3 +162,56 @@ def test_the_first_request_goes_to_the_case_that_most_recently_returned_a_report
     newest = case("d" * 32, last_fetched_at=NOW - timedelta(minutes=30), next_poll_at=NOW)
     due = due_cases([never_fetched, failing, older, newest], NOW, min_poll_interval=15)
     assert ids(due) == ["d" * 32, "a" * 32, "c" * 32, "b" * 32]
+
+
+RECHECKS = [86400, 604800]
+
+
+def completed(days_ago: float, reported_days_ago: float | None = None, **changes) -> TrackedCase:
+    seen = NOW - timedelta(days=days_ago)
+    reported = NOW - timedelta(days=reported_days_ago if reported_days_ago is not None else days_ago)
+    return case(last_status="completed", terminal_seen_at=seen, last_report_at=reported, **changes)
+
+
+def test_a_terminal_case_is_rechecked_once_per_recheck_time():
+    due = lambda c: ids(due_cases([c], NOW, min_poll_interval=15, recheck_terminal_after=RECHECKS))
+    assert due(completed(0.5)) == []  # no re-check time has passed yet
+    assert due(completed(1.5)) == ["a" * 32]  # a day after: the first re-check
+    assert due(completed(1.5, reported_days_ago=0.4)) == []  # answered after the first time
+    assert due(completed(8, reported_days_ago=6.5)) == ["a" * 32]  # a week after: the second
+    assert due(completed(30, reported_days_ago=20)) == []  # both answered: never again
+    assert due(completed(30)) == ["a" * 32]  # both passed unanswered (cron stopped): one request for both
+    assert due_cases([completed(30)], NOW, min_poll_interval=15, recheck_terminal_after=[]) == []
+
+
+def test_a_recheck_waits_for_min_poll_interval_and_a_failed_one_for_its_backoff():
+    recent = completed(1.5, reported_days_ago=5 / 86400)
+    assert due_cases([recent], NOW, min_poll_interval=15, recheck_terminal_after=RECHECKS) == []
+    failed = completed(1.5, next_poll_at=NOW + timedelta(minutes=1), consecutive_failures=1)
+    assert due_cases([failed], NOW, min_poll_interval=15, recheck_terminal_after=RECHECKS) == []
+
+
+def test_a_case_terminal_before_terminal_seen_at_counts_from_its_first_completion():
+    old = case(
+        last_status="completed", first_completed_at=NOW - timedelta(days=400), last_fetched_at=NOW - timedelta(days=400)
+    )
+    assert old.terminal_since == NOW - timedelta(days=400)
+    assert ids(due_cases([old], NOW, min_poll_interval=15, recheck_terminal_after=RECHECKS)) == ["a" * 32]
+    rechecked = poll(old, "same", status="completed")
+    assert (rechecked.terminal_seen_at, rechecked.first_completed_at) == (old.first_completed_at,) * 2
+    assert due_cases([rechecked], NOW, min_poll_interval=15, recheck_terminal_after=RECHECKS) == []
+
+
+def test_a_reopened_case_is_open_without_a_last_completion_until_it_completes_again():
+    done = poll(case(), "v1", status="completed", at=NOW - timedelta(days=2))
+    assert done.last_completed_at == done.terminal_seen_at == done.first_completed_at == NOW - timedelta(days=2)
+    again = poll(done, "v1", status="completed", at=NOW - timedelta(days=1))
+    assert again.last_completed_at == NOW - timedelta(days=2)  # fetched terminal again: not a new completion
+    reopened = poll(again, "v2", status="in_progress", at=NOW)
+    assert (reopened.last_completed_at, reopened.terminal_seen_at) == (None, None)
+    assert reopened.first_completed_at == NOW - timedelta(days=2)
+    assert (reopened.poll_step, reopened.next_poll_at) == (0, NOW + timedelta(seconds=INTERVALS[0]))
+    later = NOW + timedelta(hours=1)
+    completed_again = poll(reopened, "v3", status="completed", at=later)
+    assert (completed_again.last_completed_at, completed_again.terminal_seen_at) == (later, later)
+    assert completed_again.first_completed_at == NOW - timedelta(days=2)

@@ -118,6 +118,8 @@ def test_history_keeps_every_change_only_once_including_a_reopen(in_process):
 
     serve("in_progress", "pending", done, "2026-06-18T00:00:00+00:00")
     in_process.poll(refresh_completed=True)
+    reopened = in_process.query("select first_completed_at, last_completed_at from konnectnxt.cases")[0]
+    assert reopened == (first_completed[0], None)  # open again: no last completion until the next one
     serve("completed", "clear", done, "2026-06-19T00:00:00+00:00")
     in_process.poll()
 

@@ -27,7 +27,8 @@ from warehouse_copy import copy_dataset_to_postgres, set_database_timezone
 CASE_OVERVIEW_COLUMNS = [
     *("case_id", "reference_id", "candidate_name", "status", "result", "checks_total", "checks_clear"),
     *("checks_minor_discrepancy", "checks_discrepancy", "checks_unable_to_verify", "checks_not_available"),
-    *("checks_pending", "age_days", "turnaround_days", "first_seen_at", "first_completed_at", "last_polled_at"),
+    *("checks_pending", "age_days", "turnaround_days", "first_seen_at", "first_completed_at"),
+    *("last_completed_at", "last_polled_at"),
 ]
 VIEW_NAMES = ["case_overview", "check_turnaround", "discrepancy_rates", "open_cases_aging", "sla_breaches"]
 # Not `konnectnxt`: on a server the dataset is the configured one, and the views must follow it.

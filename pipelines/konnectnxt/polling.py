@@ -33,6 +33,8 @@ class PollingRules:
     pii_salt: str | None = None
     # The column name the warehouse makes of a key (dlt's naming convention).
     fold: Fold = identity
+    # Seconds after a case was first seen terminal when it is requested once more (schedule.due_cases).
+    recheck_terminal_after: Sequence[float] = ()
 
     @property
     def pii_mode(self) -> str:
@@ -91,6 +93,10 @@ class RunStats:
     not_requested: int = 0
     stale: int = 0
     kept_out: int = 0
+    # Terminal cases with a stored report that answered again (a re-check or --refresh-completed), and
+    # those of them that are open again.
+    rechecked: int = 0
+    reopened: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
     def count(self, polled: PolledCase) -> None:
@@ -111,11 +117,14 @@ class RunStats:
             return
         self.fetched += 1
         self.reported_at[polled.case_id] = after.last_report_at
+        was_terminal = is_terminal(before.last_status) and before.last_fetched_at is not None
+        self.rechecked += was_terminal
         if polled.stale:
             self.stale += 1
             return
         self.changed += after.report_hash != before.report_hash
         self.newly_completed += is_terminal(after.last_status) and not is_terminal(before.last_status)
+        self.reopened += was_terminal and not is_terminal(after.last_status)
         self.unparsed_completed_at += polled.unparsed_completed_at
         if before.last_status != after.last_status:
             self.status_changes[(before.last_status, after.last_status)] += 1

@@ -1,7 +1,8 @@
 """Reads of the polling state kept in the warehouse: tracked cases, what scheduling needs, counts."""
 
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
@@ -21,25 +22,52 @@ def known_case_ids(warehouse: Warehouse) -> set[str]:
     return {row[0] for row in warehouse.query("select case_id from {tracked_cases}")}
 
 
-def read_tracked_cases(warehouse: Warehouse, include_terminal: bool, pii_mode: str = "keep") -> list[TrackedCase]:
+def read_tracked_cases(
+    warehouse: Warehouse,
+    include_terminal: bool,
+    pii_mode: str = "keep",
+    recheck_terminal_after: Sequence[float] = (),
+    now: datetime | None = None,
+    also: Collection[str] = (),
+) -> list[TrackedCase]:
     """Pollable tracked cases (not marked not found) with what scheduling needs from `cases`.
 
-    Terminal cases come only when asked for, or when their rows were stored under another PII mode.
+    Terminal cases come only when asked for, when their rows were stored under another PII mode, when
+    one of the `recheck_terminal_after` times may have passed unanswered (schedule.recheck_due decides),
+    or when named in `also`.
     """
     tracked_columns = warehouse.existing_columns(TRACKED_CASES.name)
     if include_terminal:
         return _tracked_cases_where(warehouse, "t.not_found_at is null", tracked_columns)
     stored_mode = "coalesce(t.pii_mode, 'keep')" if "pii_mode" in tracked_columns else "'keep'"
     quoted = pii_mode.replace("'", "''")
-    where = f"t.not_found_at is null and ({_OPEN} or {stored_mode} <> '{quoted}')"
-    return _tracked_cases_where(warehouse, where, tracked_columns)
+    wanted = [_OPEN, f"{stored_mode} <> '{quoted}'"]
+    if also:  # ids are validated 32-hex strings, safe to inline
+        wanted.append("t.case_id in ({})".format(", ".join(f"'{case_id}'" for case_id in sorted(also))))
+    params: list = []
+    in_cases = warehouse.existing_columns(CASES.name)
+    if recheck_terminal_after and now is not None and {"first_completed_at", "last_fetched_at"} <= in_cases:
+        seen = "t.terminal_seen_at, " if "terminal_seen_at" in tracked_columns else ""
+        reported = (
+            "coalesce(t.last_report_at, c.last_fetched_at)"
+            if "last_report_at" in tracked_columns
+            else "c.last_fetched_at"
+        )
+        since = f"coalesce({seen}c.first_completed_at, c.last_fetched_at)"
+        # A superset of the cases a re-check is due for: past the first time, not answered since the last.
+        wanted.append(f"({since} <= %s and ({reported} is null or {reported} < {since} + %s))")
+        params = [now - timedelta(seconds=min(recheck_terminal_after)), timedelta(seconds=max(recheck_terminal_after))]
+    where = f"t.not_found_at is null and ({' or '.join(wanted)})"
+    return _tracked_cases_where(warehouse, where, tracked_columns, params)
 
 
 def read_not_found_cases(warehouse: Warehouse) -> list[TrackedCase]:
     return _tracked_cases_where(warehouse, "t.not_found_at is not null")
 
 
-def _tracked_cases_where(warehouse: Warehouse, where: str, existing: set[str] | None = None) -> list[TrackedCase]:
+def _tracked_cases_where(
+    warehouse: Warehouse, where: str, existing: set[str] | None = None, params: Sequence = ()
+) -> list[TrackedCase]:
     existing = existing if existing is not None else warehouse.existing_columns(TRACKED_CASES.name)
     tracked_columns = ", ".join(f"t.{name}" if name in existing else "null" for name in TRACKED_CASE_COLUMNS)
     in_cases = warehouse.existing_columns(CASES.name)
@@ -49,17 +77,28 @@ def _tracked_cases_where(warehouse: Warehouse, where: str, existing: set[str] | 
         f"from {{tracked_cases}} t left join {{cases}} c on c.case_id = t.case_id where {where}"
     )
     try:
-        rows = warehouse.query(joined, missing_ok=False)
+        rows = warehouse.query(joined, *params, missing_ok=False)
     except DatabaseUndefinedRelation:
         only_tracked = f"select {tracked_columns} from {{tracked_cases}} t where {where}"
         rows = [(*row, *[None] * len(FROM_CASES)) for row in warehouse.query(only_tracked)]
     return [TrackedCase(*row) for row in rows]
 
 
+# The newest history row of each check of cases that have no `cases` row (their report rows are lost).
+_LAST_RECORDED_CHECKS = (
+    "select case_id, check_key, check_type, status, result from (select h.case_id, h.check_key, h.check_type, "
+    "h.status, h.result, row_number() over (partition by h.case_id, h.check_key order by h.observed_at desc) "
+    "as newest from {{check_status_history}} h where h.case_id in ({listed}) "
+    "and not exists (select 1 from {{cases}} c where c.case_id = h.case_id)) latest where newest = 1"
+)
+
+
 def stored_checks(warehouse: Warehouse, case_ids: list[str]) -> dict[str, list[StoredCheck]]:
     """case_id -> the checks of its stored snapshot with their keys, for check identity and status history.
 
-    One query per table (and per thousand ids), whatever the number of cases.
+    One query per table (and per thousand ids), whatever the number of cases. A case whose stored
+    report is missing (no `cases` row: see self_check.py) takes what its `check_status_history` last
+    said, so that restoring the report repeats no history row.
     """
     rows: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for table in (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS):
@@ -73,6 +112,20 @@ def stored_checks(warehouse: Warehouse, case_ids: list[str]) -> dict[str, list[S
             for values in warehouse.query(f"select {selected} from {{{table.name}}} where case_id in ({listed})"):
                 row = dict(zip(columns, values, strict=True))
                 rows[row["case_id"]][table.name].append(row)
+    for start in range(0, len(case_ids), 1000):
+        listed = ", ".join(f"'{case_id}'" for case_id in case_ids[start : start + 1000])
+        for case_id, check_key, check_type, status, result in warehouse.query(
+            _LAST_RECORDED_CHECKS.format(listed=listed)
+        ):
+            rows[case_id][CHECKS.name].append(
+                {
+                    "case_id": case_id,
+                    "check_key": check_key,
+                    "check_type": check_type,
+                    "status": status,
+                    "result": result,
+                }
+            )
     return {case_id: checks_from_rows(tables) for case_id, tables in rows.items()}
 
 

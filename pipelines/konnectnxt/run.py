@@ -36,6 +36,7 @@ from .polling_state import (
 from .run_lock import run_lock
 from .run_report import RunReport, record_run, record_run_when_possible
 from .schedule import TrackedCase, due_cases, new_registrations, revived, with_future_times_as_now
+from .self_check import check_stored_reports
 from .settings import DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
 from .views import apply_views
 from .warehouse import Warehouse, lock_path, open_warehouse
@@ -156,10 +157,24 @@ def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport) -> Non
 def pick_due(
     warehouse: Warehouse, request: RunRequest, configuration: KonnectNxtConfiguration, report: RunReport
 ) -> list[TrackedCase]:
-    """The tracked cases to request now, longest-waiting first, never within min_poll_interval."""
+    """The tracked cases to request now, longest-waiting first, never within min_poll_interval.
+
+    First the warehouse checks itself: a case whose stored report is missing is due again.
+    """
     now = datetime.now(UTC)
     pii_mode = configuration.polling_rules().pii_mode
-    tracked = read_tracked_cases(warehouse, include_terminal=request.refresh_completed, pii_mode=pii_mode)
+    check = check_stored_reports(warehouse)
+    if line := check.summary_line():
+        logger.warning("%s", line)
+        report.self_check = line
+    tracked = read_tracked_cases(
+        warehouse,
+        include_terminal=request.refresh_completed,
+        pii_mode=pii_mode,
+        recheck_terminal_after=configuration.recheck_terminal_after,
+        now=now,
+        also=check.without_stored_report,
+    )
     discarded = recently_discarded_reports(ledger_path(request.pipeline_name), now, configuration.min_poll_interval)
     tracked = [
         replace(case, last_report_at=max(filter(None, [case.reported_at, discarded[case.case_id]])))
@@ -176,12 +191,14 @@ def pick_due(
         warehouse.load(case_registry([case.row() for case in corrected]), log_level=logging.DEBUG)
     report.tracked = tracked_case_counts(warehouse)
     return due_cases(
-        tracked,
+        [check.restored(case) for case in tracked],
         now,
         min_poll_interval=configuration.min_poll_interval,
         all_open=request.all_open or request.demo,
         refresh_completed=request.refresh_completed,
         pii_mode=pii_mode,
+        recheck_terminal_after=configuration.recheck_terminal_after,
+        without_stored_report=check.without_stored_report,
     )
 
 

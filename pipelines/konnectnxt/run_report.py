@@ -38,6 +38,8 @@ class RunReport:
     table_rows: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     views_failed: list[str] = field(default_factory=list)
+    # What the warehouse's self-check found before picking what is due (self_check.py), one line.
+    self_check: str | None = None
     # case id -> when this run last sent it a request (the client's record, in flight ones too).
     requests_sent: dict[str, datetime] = field(default_factory=dict)
 

@@ -1,6 +1,6 @@
 """Polling schedule: which tracked cases are due, and their bookkeeping after a poll."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,8 @@ class TrackedCase:
     pii_mode: str | None = None
     # The last request that returned a report (stale ones too): min_poll_interval counts from it.
     last_report_at: datetime | None = None
+    # When we first saw the case terminal since it last was open (None while open): re-checks count from it.
+    terminal_seen_at: datetime | None = None
     # Read from `cases`, not stored in `tracked_cases` (see FROM_CASES):
     first_seen_at: datetime | None = None
     last_fetched_at: datetime | None = None
@@ -39,6 +41,12 @@ class TrackedCase:
     def reported_at(self) -> datetime | None:
         """When a request last returned a report (warehouses from before last_report_at: the last fetch)."""
         return self.last_report_at or self.last_fetched_at
+
+    @property
+    def terminal_since(self) -> datetime | None:
+        """When we first saw the case terminal; for cases terminal before terminal_seen_at existed, their
+        first completion (or last fetch)."""
+        return self.terminal_seen_at or self.first_completed_at or self.last_fetched_at
 
     def row(self) -> dict[str, Any]:
         """The `tracked_cases` row."""
@@ -73,11 +81,15 @@ def due_cases(
     all_open: bool = False,
     refresh_completed: bool = False,
     pii_mode: str = "keep",
+    recheck_terminal_after: Sequence[float] = (),
+    without_stored_report: Collection[str] = (),
 ) -> list[TrackedCase]:
     """Cases to request in this run, longest-waiting first.
 
     A case whose rows were stored under another PII mode is due too, terminal or not, so that changing
     the mode rewrites every stored row (from a fresh report: a hash cannot be turned back into a name).
+    So is a case whose stored report is missing from the report tables (`without_stored_report`), and a
+    terminal case a re-check is due for (`recheck_due`).
     """
     polite_after = now - timedelta(seconds=min_poll_interval)
     due = []
@@ -87,15 +99,30 @@ def due_cases(
         if case.reported_at is not None and case.reported_at > polite_after:
             continue
         stored_under_other_mode = case.first_seen_at is not None and (case.pii_mode or "keep") != pii_mode
-        if stored_under_other_mode:
+        if stored_under_other_mode or case.case_id in without_stored_report:
             due.append(case)
         elif is_terminal(case.last_status):
-            if refresh_completed:
+            if refresh_completed or recheck_due(case, now, recheck_terminal_after):
                 due.append(case)
         elif all_open or case.next_poll_at is None or case.next_poll_at <= now:
             due.append(case)
     due.sort(key=lambda c: (c.next_poll_at is not None, c.next_poll_at or now, c.case_id))
     return probe_first(due)
+
+
+def recheck_due(case: TrackedCase, now: datetime, recheck_terminal_after: Sequence[float]) -> bool:
+    """A terminal case is requested once more when a re-check time has passed that no report answered.
+
+    The re-check times are `recheck_terminal_after` seconds after `terminal_since`. Any report at or after
+    a time answers it (a --refresh-completed too), so each time costs at most one request, and when several
+    have passed (cron stopped, a warehouse upgraded) one request answers them all. A failed re-check is
+    retried on the failure backoff (`next_poll_at`).
+    """
+    since = case.terminal_since
+    if since is None or (case.next_poll_at is not None and case.next_poll_at > now):
+        return False
+    passed = [since + timedelta(seconds=s) for s in recheck_terminal_after if since + timedelta(seconds=s) <= now]
+    return bool(passed) and (case.reported_at is None or case.reported_at < max(passed))
 
 
 # A stored time further ahead than this was written by a clock that ran ahead.
@@ -115,7 +142,7 @@ def with_future_times_as_now(
     for case in tracked:
         changes = {
             name: now
-            for name in ("last_polled_at", "last_report_at", "last_fetched_at", "added_at")
+            for name in ("last_polled_at", "last_report_at", "last_fetched_at", "added_at", "terminal_seen_at")
             if (value := getattr(case, name)) is not None and value > limit
         }
         if case.next_poll_at is not None and (case.next_poll_at > next_limit or changes):
@@ -158,10 +185,17 @@ def after_report(
     min_poll_interval: float,
     pii_mode: str = "keep",
 ) -> TrackedCase:
-    """Bookkeeping after a fetch that returned a report: a change resets the backoff."""
+    """Bookkeeping after a fetch that returned a report: a change resets the backoff.
+
+    A case seen terminal keeps the time it was first seen so (`terminal_seen_at`, `last_completed_at`)
+    until a report shows it open again (re-opened): then both are cleared, `first_completed_at` is kept,
+    and the next completion sets them anew. Turnaround is measured to that last completion.
+    """
     changed = fingerprint != case.report_hash
     step = 0 if changed else case.poll_step + 1
-    next_poll_at = None if is_terminal(status) else polled_at + poll_interval(step, poll_intervals, min_poll_interval)
+    terminal, was_terminal = is_terminal(status), is_terminal(case.last_status)
+    next_poll_at = None if terminal else polled_at + poll_interval(step, poll_intervals, min_poll_interval)
+    completed_at = (case.last_completed_at or case.terminal_since or polled_at) if was_terminal else polled_at
     return replace(
         case,
         last_polled_at=polled_at,
@@ -175,12 +209,13 @@ def after_report(
         not_found_at=None,
         pii_mode=pii_mode,
         last_report_at=polled_at,
+        terminal_seen_at=((case.terminal_since if was_terminal else None) or polled_at) if terminal else None,
         first_seen_at=case.first_seen_at or polled_at,
         last_fetched_at=polled_at,
         last_result=result,
         last_generated_at=generated_at,
-        first_completed_at=case.first_completed_at or (polled_at if is_terminal(status) else None),
-        last_completed_at=polled_at if is_terminal(status) else case.last_completed_at,
+        first_completed_at=case.first_completed_at or (polled_at if terminal else None),
+        last_completed_at=completed_at if terminal else None,
     )
 
 

@@ -28,6 +28,11 @@ def format_summary(report: RunReport) -> str:
             f"  newly completed: {stats.newly_completed}",
             f"  failed:          {stats.failed}" + ("  (see konnectnxt.fetch_errors)" if stats.failed else ""),
         ]
+        if stats.rechecked:
+            lines.append(
+                f"  re-checked {stats.rechecked} completed case(s) (among the fetched)"
+                + (f", {stats.reopened} re-opened: polled as open again" if stats.reopened else "")
+            )
         if stats.stale:
             lines.append(f"  stale snapshots ignored: {stats.stale} (older than the stored report; nothing changed)")
         if stats.kept_out:
@@ -49,6 +54,8 @@ def format_summary(report: RunReport) -> str:
             lines.append(
                 f"  completed_at texts not understood: {stats.unparsed_completed_at} (kept in checks.completed_at_raw)"
             )
+    if report.self_check:
+        lines.append(f"  {report.self_check}")
     if report.views_failed:
         lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
     for problem in report.input_problems:

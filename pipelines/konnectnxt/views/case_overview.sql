@@ -1,6 +1,8 @@
 -- One row per case: candidate, status, checks by result, age, turnaround if terminal, last polled.
--- age_days: whole days since we first saw the case. turnaround_days: from first seen to first seen
--- terminal, only for cases that were still open when first seen (null for backfilled ones).
+-- age_days: whole days since we first saw the case. turnaround_days: from first seen to its LAST
+-- completion (last_completed_at: a case that re-opened and completed again counts to the new one), only
+-- for terminal cases that were still open when first seen (null for backfilled ones and while re-opened).
+-- first_completed_at stays the first completion.
 select
     c.case_id,
     c.reference_id,
@@ -17,14 +19,15 @@ select
     cast(floor(extract(epoch from current_timestamp - c.first_seen_at) / 86400) as integer) as age_days,
     case
         when lower(trim(c.status)) in ('completed', 'rejected') and c.first_completed_at > c.first_seen_at
-        then cast(extract(epoch from c.first_completed_at - c.first_seen_at) / 86400 as double)
+        then cast(extract(epoch from c.last_completed_at - c.first_seen_at) / 86400 as double)
     end as turnaround_days,
     c.first_seen_at,
     c.first_completed_at,
+    c.last_completed_at,
     t.last_polled_at
 from cases c
 left join checks k on k.case_id = c.case_id
 left join tracked_cases t on t.case_id = c.case_id
 group by
     c.case_id, c.reference_id, c.candidate_name, c.status, c.result, c.first_seen_at, c.first_completed_at,
-    t.last_polled_at
+    c.last_completed_at, t.last_polled_at
