@@ -7,11 +7,10 @@ are derived from them.
 
 import dataclasses
 import logging
-import math
 from datetime import timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationValueError, ConfigValueCannotBeCoercedException
@@ -19,6 +18,7 @@ from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
+from .config_checks import MAX_SECONDS, in_range, is_zone, positive_seconds
 from .config_providers import refuse_misplaced_secrets, unknown_key_warnings
 from .errors import ConfigurationError
 from .pii import PII_MODES
@@ -31,12 +31,12 @@ SECTION = "[sources.konnectnxt]"
 SECTIONS = ("sources", "konnectnxt")
 ENV_PREFIX = "SOURCES__KONNECTNXT__"
 VENDOR_MIN_POLL_INTERVAL = 15
-# Longer spans are typos: 10 years is far inside what timedelta, datetime, sleeps and socket timeouts hold.
-MAX_SECONDS = 10 * 365 * 24 * 3600
 MAX_WORKERS = 1000
 MIN_REQUESTS_PER_SECOND = 1 / 3600
 MAX_REQUESTS_PER_SECOND = 10_000
 MIN_REPORT_BYTES = 1024
+# PostgreSQL holds at most 1,600 columns a table; our own, dlt's and variant columns need room beside.
+MAX_VENDOR_COLUMNS = 1000
 _SPAN = f"at most {MAX_SECONDS} (10 years)"
 _SECONDS = f"a number of seconds >= 0, {_SPAN}"
 _POSITIVE_SECONDS = f"a number of seconds > 0, {_SPAN}"
@@ -89,6 +89,10 @@ SETTINGS = {
         'days per check type before sla_breaches lists a check; "default" covers the rest',
         f'a table of check type to days from 0 to {MAX_SECONDS // 86400} with a "default" key, '
         "e.g. {default = 7, criminal = 10}",
+    ),
+    "max_vendor_columns": Setting(
+        "vendor keys that become columns, per table; the rest are kept in the JSON column vendor_overflow",
+        f"a whole number from 0 to {MAX_VENDOR_COLUMNS}",
     ),
     "pii": Setting("personal data: keep, hash or drop", "one of keep, hash, drop"),
     "pii_salt": Setting('HMAC key for pii = "hash"', "a secret string", secret=True),
@@ -144,6 +148,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
             "drug_test": 5,
         }
     )
+    # A few hundred: far below PostgreSQL's 1,600, and DuckDB adds columns one ALTER at a time.
+    max_vendor_columns: int = 300
     pii: str = "keep"
     pii_salt: TSecretStrValue | None = None
 
@@ -153,22 +159,23 @@ class KonnectNxtConfiguration(BaseConfiguration):
         rate = self.max_requests_per_second
         checks = {
             "base_url": url.scheme in ("http", "https") and bool(url.hostname),
-            "min_poll_interval": _in_range(self.min_poll_interval, 0, MAX_SECONDS),
-            "poll_intervals": bool(self.poll_intervals) and all(_positive_seconds(v) for v in self.poll_intervals),
+            "min_poll_interval": in_range(self.min_poll_interval, 0, MAX_SECONDS),
+            "poll_intervals": bool(self.poll_intervals) and all(positive_seconds(v) for v in self.poll_intervals),
             "workers": 1 <= self.workers <= MAX_WORKERS,
-            "max_requests_per_second": rate == 0 or _in_range(rate, MIN_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND),
-            "request_timeout": _positive_seconds(self.request_timeout),
+            "max_requests_per_second": rate == 0 or in_range(rate, MIN_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND),
+            "request_timeout": positive_seconds(self.request_timeout),
             "max_report_bytes": self.max_report_bytes >= MIN_REPORT_BYTES,
             "max_attempts": self.max_attempts >= 1,
             "max_retries_per_run": self.max_retries_per_run >= 0,
-            "retry_base_delay": _in_range(self.retry_base_delay, 0, MAX_SECONDS),
-            "retry_max_delay": _in_range(self.retry_max_delay, 0, MAX_SECONDS),
-            "not_found_after_hours": _in_range(self.not_found_after_hours, 0, MAX_SECONDS / 3600),
-            "lock_wait_seconds": _in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
-            "report_timezone": _is_zone(self.report_timezone),
+            "retry_base_delay": in_range(self.retry_base_delay, 0, MAX_SECONDS),
+            "retry_max_delay": in_range(self.retry_max_delay, 0, MAX_SECONDS),
+            "not_found_after_hours": in_range(self.not_found_after_hours, 0, MAX_SECONDS / 3600),
+            "lock_wait_seconds": in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
+            "report_timezone": is_zone(self.report_timezone),
+            "max_vendor_columns": 0 <= self.max_vendor_columns <= MAX_VENDOR_COLUMNS,
             "pii": self.pii in PII_MODES,
             "sla_days": "default" in self.sla_days
-            and all(_in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),
+            and all(in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),
         }
         for key, ok in checks.items():
             if not ok:
@@ -268,26 +275,3 @@ def _malformed(key: str, value: object = None, reason: str | None = None) -> Con
         return ConfigurationError(f"{SECTION} {key} cannot be used{shown}: {reason} {env}")
     expected = SETTINGS[key].expected if key in SETTINGS else "a valid value"
     return ConfigurationError(f"{SECTION} {key} is malformed{shown}: expected {expected} {env}")
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
-
-
-def _in_range(value: object, low: float, high: float) -> bool:
-    """A finite number from low to high: inf, NaN and 1e300 are not."""
-    return _is_number(value) and low <= value <= high
-
-
-def _positive_seconds(value: object) -> bool:
-    return _in_range(value, 0, MAX_SECONDS) and value > 0
-
-
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        return False
-    return True

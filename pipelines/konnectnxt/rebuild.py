@@ -6,6 +6,7 @@ re-polling thousands of cases the vendor rate-limits. History and polling state 
 
 import json
 import logging
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from .config import load_configuration
 from .polling import PolledCase
 from .run_lock import run_lock
 from .schedule import TrackedCase
+from .schema_changes import record_schema_changes, summary_lines, vendor_column_limit
 from .tables import RAW_REPORTS, TABLES
 from .transform import CaseTimes, report_rows
 from .warehouse import Warehouse, lock_path, open_warehouse
@@ -31,6 +33,7 @@ class RebuildReport:
     cases: int = 0
     rows: Counter = field(default_factory=Counter)
     without_raw_report: int = 0
+    schema_lines: list[str] = field(default_factory=list)
 
 
 def rebuild(pipeline_name: str) -> RebuildReport:
@@ -45,7 +48,12 @@ def rebuild(pipeline_name: str) -> RebuildReport:
         rebuilt = [rebuilt_case(warehouse, row, configuration.timezone) for row in stored_raw_reports(warehouse)]
         if rebuilt:
             logger.info("rebuilding %d case(s) from %s", len(rebuilt), RAW_REPORTS.name)
-            warehouse.load(rebuilt_reports(rebuilt))
+            vendor_columns = vendor_column_limit(warehouse, configuration.max_vendor_columns)
+            load_info = warehouse.load(rebuilt_reports(rebuilt, vendor_columns))
+            # Recorded under a run id of its own: a rebuild is no run of `runs`.
+            run_id = f"rebuild-{uuid.uuid4().hex}"
+            changes = record_schema_changes(warehouse, load_info, vendor_columns, run_id)
+            report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
         report.cases = len(rebuilt)
         for polled in rebuilt:
             report.rows.update({table: len(rows) for table, rows in polled.rows.items()})

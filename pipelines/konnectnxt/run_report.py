@@ -38,6 +38,8 @@ class RunReport:
     table_rows: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     views_failed: list[str] = field(default_factory=list)
+    # Vendor keys kept in vendor_overflow, columns and types the run added (`schema_changes.py`).
+    schema_lines: list[str] = field(default_factory=list)
     # case id -> when this run last sent it a request (the client's record, in flight ones too).
     requests_sent: dict[str, datetime] = field(default_factory=dict)
 

@@ -1,0 +1,77 @@
+"""The vendor's format changes are reported through the real CLI: summary lines and `schema_changes` rows."""
+
+from conftest import Project
+
+CASE, OTHER = "e" * 32, "f" * 32
+
+
+def serve(project: Project, case_id: str, entry: dict, check: dict | None = None, total=3) -> None:
+    check = {"type": "employment", "status": "in_progress", "result": "pending", **(check or {}), "entries": [entry]}
+    data = {"status": "in_progress", "result": "pending", "summary": {"total": total}, "checks": [check]}
+    project.sandbox.add_case(case_id, data)
+
+
+def changes(project: Project, run_id_prefix: str = "") -> list[tuple]:
+    return sorted(
+        project.query(
+            "select table_name, column_name, data_type, change, case_id from konnectnxt.schema_changes "
+            f"where run_id like '{run_id_prefix}%'"
+        )
+    )
+
+
+def last_run_id(project: Project) -> str:
+    return project.query("select run_id from konnectnxt.runs order by finished_at desc limit 1")[0][0]
+
+
+def schema_lines(stdout: str) -> list[str]:
+    return [line.strip() for line in stdout.splitlines() if line.strip().startswith(("new columns:", "type changes:"))]
+
+
+def test_new_vendor_keys_and_a_new_value_type_are_listed_in_the_summary_and_recorded(any_project):
+    project = any_project
+    serve(project, CASE, {"employer": "Acme"})
+    first = project.run("--case-id", CASE)
+    assert first.returncode == 0, first.stderr
+    # A new warehouse: our own tables are no change, the vendor's first keys are its starting shape.
+    assert schema_lines(first.stdout) == ["new columns: cases.summary_total, entries.employer"]
+    assert changes(project) == [
+        ("cases", "summary_total", "bigint", "new column", CASE),
+        ("entries", "employer", "text", "new column", CASE),
+    ]
+
+    serve(project, CASE, {"employer": "Acme"})
+    serve(project, OTHER, {"employer": "Beta", "sla_status": "on_track"}, {"turnaround_hours": 12})
+    second = project.run("--case-id", OTHER, "--all-open")
+    assert second.returncode == 0, second.stderr
+    assert schema_lines(second.stdout) == ["new columns: checks.turnaround_hours, entries.sla_status"]
+    assert changes(project, last_run_id(project)) == [
+        ("checks", "turnaround_hours", "bigint", "new column", OTHER),
+        ("entries", "sla_status", "text", "new column", OTHER),
+    ]
+
+    serve(project, CASE, {"employer": "Acme"}, total="three")
+    third = project.run("--all-open")
+    assert third.returncode == 0, third.stderr
+    assert schema_lines(third.stdout) == ["type changes: cases.summary_total now also text"]
+    assert changes(project, last_run_id(project)) == [("cases", "summary_total", "text", "type change", CASE)]
+    assert project.query(
+        f"select summary_total, summary_total__v_text from konnectnxt.cases where case_id = '{CASE}'"
+    ) == [(None, "three")]
+
+    # Nothing new: no line, no row.
+    fourth = project.run("--all-open")
+    assert fourth.returncode == 0, fourth.stderr
+    assert schema_lines(fourth.stdout) == []
+    assert changes(project, last_run_id(project)) == []
+
+
+def test_forgetting_a_case_keeps_the_schema_change_without_its_case_id(project):
+    serve(project, CASE, {"employer": "Acme"})
+    assert project.run("--case-id", CASE).returncode == 0
+    forget = project.run("--forget", CASE)
+    assert forget.returncode == 0, forget.stderr
+    assert changes(project) == [
+        ("cases", "summary_total", "bigint", "new column", None),
+        ("entries", "employer", "text", "new column", None),
+    ]
