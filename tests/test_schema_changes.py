@@ -1,6 +1,9 @@
 """The vendor's format changes are reported through the real CLI: summary lines and `schema_changes` rows."""
 
+from datetime import UTC, datetime
+
 from conftest import Project
+from konnectnxt.schema_changes import schema_changes, summary_lines
 
 CASE, OTHER = "e" * 32, "f" * 32
 
@@ -75,3 +78,47 @@ def test_forgetting_a_case_keeps_the_schema_change_without_its_case_id(project):
         ("cases", "summary_total", "bigint", "new column", None),
         ("entries", "employer", "text", "new column", None),
     ]
+
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def column(name, data_type, **hints):
+    return {"name": name, "data_type": data_type, **hints}
+
+
+def test_only_vendor_columns_and_variants_are_changes_and_each_names_a_case_that_brought_it():
+    update = {
+        "_dlt_loads": {"columns": {"load_id": column("load_id", "text")}},
+        "cases": {
+            "columns": {
+                "status": column("status", "text"),
+                "_dlt_id": column("_dlt_id", "text"),
+                "summary_total__v_text": column("summary_total__v_text", "text", variant=True),
+            }
+        },
+        "entries": {
+            "columns": {"sla_status": column("sla_status", "text"), "_tombstone": column("_tombstone", "bool")}
+        },
+    }
+    seen = {
+        "cases": {("summary_total", "bigint"): "a", ("summary_total", "text"): "b"},
+        "entries": {("sla_status", "text"): "c"},
+    }
+    changes = schema_changes([update], seen, "run1", NOW)
+    assert [(c.table_name, c.column_name, c.data_type, c.change, c.case_id) for c in changes] == [
+        ("cases", "summary_total", "text", "type change", "b"),
+        ("entries", "sla_status", "text", "new column", "c"),
+    ]
+    assert summary_lines(changes) == [
+        "new columns: entries.sla_status",
+        "type changes: cases.summary_total now also text",
+    ]
+
+
+def test_a_long_list_of_changes_names_twenty_and_counts_the_rest():
+    update = {"entries": {"columns": {f"k{n:02d}": column(f"k{n:02d}", "bigint") for n in range(25)}}}
+    (line,) = summary_lines(schema_changes([update], {}, "run1", NOW))
+    assert line.startswith("new columns: entries.k00, entries.k01,") and line.endswith(
+        "entries.k19 and 5 more (see schema_changes)"
+    )

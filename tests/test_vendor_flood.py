@@ -8,8 +8,10 @@ import time
 from dataclasses import dataclass
 
 from conftest import BGV_SCRIPT, Project, warehouse_columns
+from konnectnxt.check_identity import assign_check_keys, checks_from_rows
 from konnectnxt.demo.key_flood import key_flood_reports
-from konnectnxt.tables import ENTRIES
+from konnectnxt.tables import ENTRIES, TRACKED_CASES
+from konnectnxt.vendor_overflow import VendorColumnLimit
 
 PEAK_RSS_LIMIT_MB = 1024
 DLT_COLUMNS = {"_dlt_load_id", "_dlt_id", "_tombstone"}
@@ -128,3 +130,47 @@ def test_keys_that_are_columns_stay_columns_and_new_keys_wait_in_vendor_overflow
         "select case_id, employer, city, alpha, cast(vendor_overflow as text) from konnectnxt.entries order by 1"
     )
     assert rows == [(case, "Acme", "Pune", 2, '{"zeta":1}'), (other, None, None, 3, None)]
+
+
+def test_values_kept_in_vendor_overflow_identify_a_stored_check_like_columns_do():
+    def check(employer, status):
+        return {"type": "employment", "status": status, "result": "pending", "entries": [{"employer": employer}]}
+
+    def stored_row(key, employer):
+        return {
+            "case_id": "e" * 32,
+            "check_key": key,
+            "entry_index": 0,
+            "vendor_overflow": f'{{"employer": "{employer}"}}',
+        }
+
+    tables = {
+        "checks": [
+            {"case_id": "e" * 32, "check_key": "employment", "check_type": "employment", "status": "completed"},
+            {"case_id": "e" * 32, "check_key": "employment#2", "check_type": "employment", "status": "in_progress"},
+        ],
+        "entries": [stored_row("employment", "Acme"), stored_row("employment#2", "Beta")],
+    }
+    previous = checks_from_rows(tables)
+    assert previous[0][1]["entries"] == [{"employer": "Acme"}]
+    assert assign_check_keys(previous, [check("Beta", "in_progress"), check("Acme", "completed")]) == [
+        "employment#2",
+        "employment",
+    ]
+
+
+def test_existing_vendor_columns_stay_and_new_keys_are_admitted_in_sorted_order_up_to_the_limit():
+    limit = VendorColumnLimit.from_warehouse(3, [ENTRIES], {"entries": {"case_id", "entry_index", "_dlt_id", "city"}})
+    own = {"case_id": "c", "check_key": "employment", "entry_index": 0}
+    rows = limit.place(ENTRIES, [{**own, "zeta": 1, "city": "Pune", "beta": 2, "alpha": None, "gamma": "g"}])
+    assert rows == [{**own, "city": "Pune", "alpha": None, "beta": 2, "vendor_overflow": {"gamma": "g", "zeta": 1}}]
+    # A later batch: the table is full, the keys kept aside stay aside, columns stay columns.
+    assert limit.place(ENTRIES, [{**own, "zeta": 3, "beta": 4}]) == [{**own, "beta": 4, "vendor_overflow": {"zeta": 3}}]
+    assert limit.summary_lines() == ["entries: 2 new vendor key(s) past max_vendor_columns=3 kept in vendor_overflow"]
+
+
+def test_tables_without_vendor_keys_are_left_as_they_are():
+    limit = VendorColumnLimit(0)
+    rows = [{"case_id": "c", "status": "open", "unexpected": 1}]
+    assert limit.place(TRACKED_CASES, rows) is rows
+    assert limit.summary_lines() == []
