@@ -52,7 +52,7 @@ def rebuild(pipeline_name: str) -> RebuildReport:
             load_info = warehouse.load(rebuilt_reports(rebuilt, vendor_columns))
             # Recorded under a run id of its own: a rebuild is no run of `runs`.
             run_id = f"rebuild-{uuid.uuid4().hex}"
-            changes = record_schema_changes(warehouse, load_info, vendor_columns, run_id)
+            changes = record_schema_changes(warehouse, load_info, run_id)
             report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
         report.cases = len(rebuilt)
         for polled in rebuilt:

@@ -207,7 +207,7 @@ def fetch_and_load(
         vendor_columns = vendor_column_limit(warehouse, configuration.max_vendor_columns)
         source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored_checks, vendor_columns)
         load_info = warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
-        changes = record_schema_changes(warehouse, load_info, vendor_columns, report.stats.run_id)
+        changes = record_schema_changes(warehouse, load_info, report.stats.run_id)
         report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
         for failure in report.stats.failures:
             logger.warning("case %s", failure)

@@ -10,11 +10,12 @@ vendor keys are new columns: the first record of the vendor's shape.
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import schema_change_record
-from .table_spec import TOMBSTONE_COLUMN
+from .table_spec import CASE_ID, TOMBSTONE_COLUMN
 from .tables import TABLES, SchemaChange
 from .vendor_overflow import VendorColumnLimit
 from .warehouse import Warehouse
@@ -27,24 +28,18 @@ SHOWN_PER_LINE = 20
 _VARIANT = "__v_"
 
 
-def schema_changes(
-    schema_updates: Iterable[Mapping[str, Any]],
-    first_seen_in: Mapping[str, Mapping[tuple[str, str], str]],
-    run_id: str,
-    now: datetime,
-) -> list[SchemaChange]:
-    """The changes in dlt's `schema_update`s (one per load package), each with a case that brought it.
+def schema_changes(schema_updates: Iterable[Mapping[str, Any]], run_id: str, now: datetime) -> dict[SchemaChange, str]:
+    """The changes in dlt's `schema_update`s (one per load package), each with the column it added.
 
-    `first_seen_in` is table -> (column, data type) -> the first case whose rows held such a value.
+    Which case brought a change is not known here (`case_id` None): see `with_cases_that_brought_them`.
     """
-    changes: dict[tuple[str, str, str], SchemaChange] = {}
+    changes: dict[tuple[str, str, str], tuple[SchemaChange, str]] = {}
     known = set(TABLES.names)
     for update in schema_updates:
         for table_name, table in update.items():
             if table_name not in known:
                 continue
             own = TABLES[table_name].own_columns
-            seen = first_seen_in.get(table_name, {})
             for name, column in table.get("columns", {}).items():
                 data_type = column.get("data_type") or "text"
                 if column.get("variant") and _VARIANT in name:
@@ -53,14 +48,13 @@ def schema_changes(
                     continue
                 else:
                     base, change = name, NEW_COLUMN
-                case_id = seen.get((base, data_type)) or next(
-                    (case for (column_name, _), case in seen.items() if column_name == base), None
-                )
-                changes.setdefault(
-                    (table_name, base, change), SchemaChange(run_id, table_name, base, data_type, change, now, case_id)
-                )
+                found = SchemaChange(run_id, table_name, base, data_type, change, now, None)
+                changes.setdefault((table_name, base, change), (found, name))
     order = {name: position for position, name in enumerate(TABLES.names)}
-    return sorted(changes.values(), key=lambda c: (order[c.table_name], c.change, c.column_name))
+    ordered = sorted(
+        changes.values(), key=lambda item: (order[item[0].table_name], item[0].change, item[0].column_name)
+    )
+    return dict(ordered)
 
 
 def summary_lines(changes: list[SchemaChange]) -> list[str]:
@@ -76,15 +70,35 @@ def summary_lines(changes: list[SchemaChange]) -> list[str]:
     return lines
 
 
-def record_schema_changes(
-    warehouse: Warehouse, load_info: Any, vendor_columns: VendorColumnLimit, run_id: str
-) -> list[SchemaChange]:
-    """The changes the load behind `load_info` made, written to `schema_changes` in a package of their own."""
+def record_schema_changes(warehouse: Warehouse, load_info: Any, run_id: str) -> list[SchemaChange]:
+    """The changes the load behind `load_info` made, each with a case holding it, written to `schema_changes`
+    in a package of their own."""
     updates = [package.schema_update for package in getattr(load_info, "load_packages", None) or []]
-    changes = schema_changes(updates, vendor_columns.first_seen_in, run_id, datetime.now(UTC))
+    changes = with_cases_that_brought_them(warehouse, schema_changes(updates, run_id, datetime.now(UTC)))
     if changes:
         warehouse.load(schema_change_record([change.row() for change in changes]), log_level=logging.DEBUG)
     return changes
+
+
+def with_cases_that_brought_them(warehouse: Warehouse, changes: dict[SchemaChange, str]) -> list[SchemaChange]:
+    """Each change with one case whose row holds a value in the column it added: one query per table.
+
+    The column is new, so every value in it came with this run's reports.
+    """
+    found: list[SchemaChange] = []
+    for table_name in dict.fromkeys(change.table_name for change in changes):
+        of_table = [change for change in changes if change.table_name == table_name]
+        if CASE_ID not in TABLES[table_name].columns:
+            found.extend(of_table)
+            continue
+        escape = warehouse.client.escape_column_name
+        holders = ", ".join(
+            f"min({CASE_ID}) filter (where {escape(changes[change])} is not null)" for change in of_table
+        )
+        rows = warehouse.query(f"select {holders} from {{{table_name}}}")
+        cases = rows[0] if rows else [None] * len(of_table)
+        found.extend(replace(change, case_id=case_id) for change, case_id in zip(of_table, cases, strict=True))
+    return found
 
 
 def vendor_column_limit(warehouse: Warehouse, limit: int) -> VendorColumnLimit:

@@ -17,10 +17,9 @@ such keys into columns (new keys first come in sorted order).
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
-from .table_spec import CASE_ID, TOMBSTONE_COLUMN, VENDOR_OVERFLOW, Table
+from .table_spec import TOMBSTONE_COLUMN, VENDOR_OVERFLOW, Table
 
 Row = dict[str, Any]
 
@@ -39,8 +38,6 @@ class VendorColumnLimit:
     columns: dict[str, set[str]] = field(default_factory=dict)
     # table -> the keys this run kept in vendor_overflow.
     overflowed: dict[str, set[str]] = field(default_factory=dict)
-    # table -> (column, data type of a value) -> the first case whose rows held it this run.
-    first_seen_in: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
 
     @classmethod
     def from_warehouse(
@@ -58,23 +55,19 @@ class VendorColumnLimit:
         if VENDOR_OVERFLOW not in table.columns:
             return rows
         columns = self.columns.setdefault(table.name, set())
-        new_keys = {key for row in rows for key in row if is_vendor_column(table, key) and key not in columns}
         overflowed = self.overflowed.setdefault(table.name, set())
-        for key in sorted(new_keys - overflowed):
+        keys: set[str] = set()
+        for row in rows:  # C-level set updates: a run's hundreds of thousands of rows cost no loop per key
+            keys.update(row)
+        keys -= columns | table.own_columns
+        for key in sorted(keys - overflowed):
+            if not is_vendor_column(table, key):
+                continue
             if len(columns) < self.limit:
                 columns.add(key)
             else:
                 overflowed.add(key)
-        placed = [_with_overflow(row, overflowed) for row in rows] if overflowed & new_keys else rows
-        self._remember_where_seen(table, placed)
-        return placed
-
-    def _remember_where_seen(self, table: Table, rows: list[Row]) -> None:
-        seen = self.first_seen_in.setdefault(table.name, {})
-        for row in rows:
-            for column, value in row.items():
-                if value is not None:
-                    seen.setdefault((column, data_type_of(value)), row.get(CASE_ID))
+        return [_with_overflow(row, overflowed) for row in rows] if keys & overflowed else rows
 
     def summary_lines(self) -> list[str]:
         """One line per table that kept keys in vendor_overflow this run."""
@@ -92,20 +85,3 @@ def _with_overflow(row: Row, overflowed: set[str]) -> Row:
     placed = {key: value for key, value in row.items() if key not in overflowed}
     placed[VENDOR_OVERFLOW] = kept
     return placed
-
-
-def data_type_of(value: Any) -> str:
-    """The dlt data type a value gets a column of (as the normalizer infers it, ISO text staying text)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "bigint"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, datetime):
-        return "timestamp"
-    if isinstance(value, date):
-        return "date"
-    if isinstance(value, (dict, list)):
-        return "json"
-    return "text"
