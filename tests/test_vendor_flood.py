@@ -131,6 +131,18 @@ def test_keys_that_are_columns_stay_columns_and_new_keys_wait_in_vendor_overflow
     )
     assert rows == [(case, "Acme", "Pune", 2, '{"zeta":1}'), (other, None, None, 3, None)]
 
+    # A higher limit and --rebuild: the waiting key becomes a column, recorded as a schema change.
+    rebuilt = project.run("--rebuild", env={"SOURCES__KONNECTNXT__MAX_VENDOR_COLUMNS": "4"})
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "new columns: entries.zeta" in rebuilt.stdout
+    assert project.query("select case_id, zeta, vendor_overflow from konnectnxt.entries order by 1") == [
+        (case, 1, None),
+        (other, None, None),
+    ]
+    assert project.query(
+        "select change, case_id from konnectnxt.schema_changes where column_name = 'zeta' and run_id like 'rebuild-%'"
+    ) == [("new column", case)]
+
 
 def test_values_kept_in_vendor_overflow_identify_a_stored_check_like_columns_do():
     def check(employer, status):
