@@ -186,3 +186,21 @@ def test_tables_without_vendor_keys_are_left_as_they_are():
     rows = [{"case_id": "c", "status": "open", "unexpected": 1}]
     assert limit.place(TRACKED_CASES, rows) is rows
     assert limit.summary_lines() == []
+
+
+def test_personal_values_kept_in_vendor_overflow_are_protected_like_columns(project, sandbox):
+    case = "a1" * 16
+    entry = {"employer": "Acme Industries", "status": "verified"}
+    check = {"type": "employment", "status": "completed", "result": "clear", "entries": [entry]}
+    sandbox.add_case(case, {"status": "completed", "result": "clear", "checks": [check]})
+    env = {
+        "SOURCES__KONNECTNXT__MAX_VENDOR_COLUMNS": "0",
+        "SOURCES__KONNECTNXT__PII": "hash",
+        "SOURCES__KONNECTNXT__PII_SALT": "a-test-salt",
+    }
+    result = project.run("--case-id", case, env=env)
+    assert result.returncode == 0, result.stderr
+    ((overflow,),) = project.query("select cast(vendor_overflow as text) from konnectnxt.entries")
+    stored = json.loads(overflow)
+    assert stored["status"] == "verified"  # describes the check, kept as the column would be
+    assert stored["employer"] != "Acme Industries" and len(stored["employer"]) == 64
