@@ -3,7 +3,8 @@
 The pipeline runs as `python pipelines/bgv.py` in a subprocess (process start to exit, load included)
 against the sandbox in this process, with an injected per-request latency so network time is real.
 
-usage: .venv/bin/python bench/run_bench.py [--quick] [--only-postgres]   (--quick: smaller numbers, for a smoke test)
+usage: .venv/bin/python bench/run_bench.py [--quick] [--only-postgres] [--only-key-flood]
+(--quick: smaller numbers, for a smoke test)
 """
 
 import argparse
@@ -21,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "pipelines"))
 
+from konnectnxt.demo.key_flood import key_flood_reports
 from konnectnxt.demo.sandbox import Sandbox
 
 API_KEY = "bench-key"
@@ -330,6 +332,43 @@ def bench_postgres(work: Path, sandbox: Sandbox, fetch_count: int, report_count:
         server.stop()
 
 
+def bench_key_flood(work: Path, sandbox: Sandbox, reports: int) -> None:
+    """7. Reports of 2,000 entry keys each, none shared, into DuckDB and PostgreSQL (max_vendor_columns = 300)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from postgres_server import create_database, start_postgres
+
+    print(f"7. key flood: {reports} reports x 2,000 new entry keys", flush=True)
+    served = key_flood_reports(reports=reports, keys_per_report=2000)
+    for case_id, data in served.items():
+        sandbox.add_case(case_id, data)
+    sandbox.latency = 0
+    wall, peak = bgv_on(fresh_project(work, "flood_duckdb", list(served)), sandbox, {}, "--cases-file", "ids.txt")
+    before = "limit 1024 MB (before max_vendor_columns: 3.8-4.2 GB for 2,000 new keys)"
+    report("key flood into DuckDB, peak RSS; wall time", f"{peak:.0f} MB; {wall:.1f} s", before, _within(peak))
+    server = start_postgres()
+    try:
+        create_database(server.url("postgres"), "bench_flood")
+        destination = {
+            "PIPELINES__BGV__DESTINATION_TYPE": "postgres",
+            "DESTINATION__POSTGRES__CREDENTIALS": server.url("bench_flood"),
+        }
+        root = fresh_project(work, "flood_postgres", list(served))
+        wall, peak = bgv_on(root, sandbox, destination, "--cases-file", "ids.txt")
+        before = "limit 1024 MB (before max_vendor_columns: refused over 1,600 columns)"
+        report(
+            "key flood into PostgreSQL, peak RSS of the CLI; wall time",
+            f"{peak:.0f} MB; {wall:.1f} s",
+            before,
+            _within(peak),
+        )
+    finally:
+        server.stop()
+
+
+def _within(peak_mb: float) -> str:
+    return "ok" if peak_mb < 1024 else "MISSED"
+
+
 def bgv_on(root: Path, sandbox: Sandbox, destination: dict[str, str], *args: str) -> tuple[float, float]:
     env = {**environment(root, sandbox, workers=20), **destination}
     return timed([sys.executable, str(REPO / "pipelines" / "bgv.py"), *args], env, root)
@@ -339,23 +378,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only-postgres", action="store_true", help="only section 6 (PostgreSQL beside DuckDB)")
+    parser.add_argument("--only-key-flood", action="store_true", help="only section 7 (a flood of new vendor keys)")
     args = parser.parse_args()
     sizes = (
-        {"fetch": 200, "terminal": 2000, "open": 50, "reports": 500}
+        {"fetch": 200, "terminal": 2000, "open": 50, "reports": 500, "flood": 5}
         if args.quick
-        else {"fetch": 2000, "terminal": 50_000, "open": 500, "reports": 10_000}
+        else {"fetch": 2000, "terminal": 50_000, "open": 500, "reports": 10_000, "flood": 50}
     )
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bgv-bench-"))
     try:
         with Sandbox(api_key=API_KEY, clock=lambda: NOW) as sandbox:
-            if not args.only_postgres:
+            everything = not args.only_postgres and not args.only_key_flood
+            if everything:
                 bench_fetch(work, sandbox, sizes["fetch"])
                 ours_at_20 = next((float(r[1].split()[0]) for r in rows if r[0] == "end to end, 20 workers"), None)
                 bench_baseline(work, sandbox, sizes["fetch"], ours_at_20)
                 bench_scale(work, sandbox, sizes["terminal"], sizes["open"])
-            bench_postgres(work, sandbox, sizes["fetch"], sizes["reports"])
-        if not args.only_postgres:
+            if not args.only_key_flood:
+                bench_postgres(work, sandbox, sizes["fetch"], sizes["reports"])
+            if not args.only_postgres:
+                bench_key_flood(work, sandbox, sizes["flood"])
+        if everything:
             bench_normalize(work, sizes["reports"])
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -22,10 +22,12 @@ from .tables import (
     FORGOTTEN_CASES,
     REPORT_SETTINGS,
     RUNS,
+    SCHEMA_CHANGES,
     SLA_TARGETS,
     TABLES,
     TRACKED_CASES,
 )
+from .vendor_overflow import VendorColumnLimit
 
 
 class ReportClient(Protocol):
@@ -46,16 +48,21 @@ def konnectnxt(
     stats: RunStats,
     workers: int,
     stored_checks: StoredChecks | None = None,
+    vendor_columns: VendorColumnLimit | None = None,
 ) -> Sequence[DltResource]:
     """Polls `due_cases` and emits their rows, one resource per table that holds case data.
 
     `stored_checks` (case_id -> its stored checks with their keys) is what the warehouse holds now: a
     check keeps the key of the stored check it is, and its history gets a row only when its status or
-    result differs from that check's.
+    result differs from that check's. `vendor_columns` decides which vendor keys become columns (all,
+    without it).
     """
     keep_values_as_sent()
     polled = polled_cases(due_cases, client, rules, stats, workers, stored_checks or {})
-    return [polled | dlt.transformer(table_rows, **table.resource_hints())(table) for table in TABLES.per_case]
+    return [
+        polled | dlt.transformer(table_rows, **table.resource_hints())(table, vendor_columns)
+        for table in TABLES.per_case
+    ]
 
 
 @dlt.resource(selected=False)
@@ -91,8 +98,8 @@ def polled_cases(
         stats.requests, stats.retries = client.counters.requests, client.counters.retries
 
 
-def table_rows(batch: list[PolledCase], table: Table) -> Iterator[Any]:
-    """One table's rows of a batch of polled cases.
+def table_rows(batch: list[PolledCase], table: Table, vendor_columns: VendorColumnLimit | None = None) -> Iterator[Any]:
+    """One table's rows of a batch of polled cases, vendor keys past the limit in `vendor_overflow`.
 
     In a snapshot table a fetched case whose new snapshot has no rows gets a tombstone: a hard-delete
     row that removes its old rows and is never inserted. Tables users query before any row exists
@@ -105,17 +112,20 @@ def table_rows(batch: list[PolledCase], table: Table) -> Iterator[Any]:
             case_rows = [{"case_id": polled.case_id, TOMBSTONE_COLUMN: True}]
         rows.extend(case_rows)
     if rows:
-        yield rows
+        yield vendor_columns.place(table, rows) if vendor_columns else rows
     elif table in ALWAYS_CREATED:
         yield materialize_schema_item()
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
-def rebuilt_reports(rebuilt: list[PolledCase]) -> Sequence[DltResource]:
+def rebuilt_reports(rebuilt: list[PolledCase], vendor_columns: VendorColumnLimit) -> Sequence[DltResource]:
     """The report tables re-derived from stored raw reports (--rebuild): no request, no history."""
     keep_values_as_sent()
     batches = dlt.resource([rebuilt], name="rebuilt_cases", selected=False)
-    return [batches | dlt.transformer(table_rows, **table.resource_hints())(table) for table in TABLES.from_report]
+    return [
+        batches | dlt.transformer(table_rows, **table.resource_hints())(table, vendor_columns)
+        for table in TABLES.from_report
+    ]
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
@@ -149,3 +159,10 @@ def forgotten_record(rows: list[dict[str, Any]]) -> DltResource:
     """Ids that were forgotten (--forget), with the time: nothing else of them is kept."""
     keep_values_as_sent()
     return dlt.resource([rows], **FORGOTTEN_CASES.resource_hints())
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
+def schema_change_record(rows: list[dict[str, Any]]) -> DltResource:
+    """What a run added to the schema (`schema_changes.py`), loaded right after the run's data."""
+    keep_values_as_sent()
+    return dlt.resource([rows], **SCHEMA_CHANGES.resource_hints())

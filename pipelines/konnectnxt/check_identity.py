@@ -36,7 +36,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .table_spec import Table
+from .table_spec import VENDOR_OVERFLOW, Table
 from .tables import CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES
 
 Row = dict[str, Any]
@@ -251,6 +251,8 @@ def _vendor_values(row: Row, own_columns: frozenset[str], prefix: str) -> dict[s
     """A row's vendor keys as the vendor named them: the transform's collision prefix and dlt's nesting undone."""
     values: dict[str, Any] = {}
     for column, value in row.items():
+        if column == VENDOR_OVERFLOW and value is not None:  # keys past max_vendor_columns, as stored
+            values.update(_vendor_values(json.loads(value) if isinstance(value, str) else value, own_columns, prefix))
         if column in own_columns or column.startswith("_dlt") or value is None:
             continue
         key = column.removeprefix(prefix) if column.removeprefix(prefix) in own_columns else column

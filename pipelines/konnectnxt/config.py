@@ -35,6 +35,8 @@ MAX_WORKERS = 1000
 MIN_REQUESTS_PER_SECOND = 1 / 3600
 MAX_REQUESTS_PER_SECOND = 10_000
 MIN_REPORT_BYTES = 1024
+# PostgreSQL holds at most 1,600 columns a table; our own, dlt's and variant columns need room beside.
+MAX_VENDOR_COLUMNS = 1000
 _SPAN = f"at most {MAX_SECONDS} (10 years)"
 _SECONDS = f"a number of seconds >= 0, {_SPAN}"
 _POSITIVE_SECONDS = f"a number of seconds > 0, {_SPAN}"
@@ -92,6 +94,10 @@ SETTINGS = {
         f'a table of check type to days from 0 to {MAX_SECONDS // 86400} with a "default" key, '
         "e.g. {default = 7, criminal = 10}",
     ),
+    "max_vendor_columns": Setting(
+        "vendor keys that become columns, per table; the rest are kept in the JSON column vendor_overflow",
+        f"a whole number from 0 to {MAX_VENDOR_COLUMNS}",
+    ),
     "pii": Setting("personal data: keep, hash or drop", "one of keep, hash, drop"),
     "pii_salt": Setting('HMAC key for pii = "hash"', "a secret string", secret=True),
 }
@@ -148,6 +154,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
             "drug_test": 5,
         }
     )
+    # A few hundred: far below PostgreSQL's 1,600, and DuckDB adds columns one ALTER at a time.
+    max_vendor_columns: int = 300
     pii: str = "keep"
     pii_salt: TSecretStrValue | None = None
 
@@ -171,6 +179,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
             "not_found_after_hours": in_range(self.not_found_after_hours, 0, MAX_SECONDS / 3600),
             "lock_wait_seconds": in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
             "report_timezone": is_zone(self.report_timezone),
+            "max_vendor_columns": 0 <= self.max_vendor_columns <= MAX_VENDOR_COLUMNS,
             "pii": self.pii in PII_MODES,
             "sla_days": "default" in self.sla_days
             and all(in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),

@@ -23,7 +23,7 @@ from .duckdb_file import duckdb_path
 from .errors import CaseIdInputError
 from .run_lock import run_lock
 from .settings import DUCKDB_STORAGE_VERSION
-from .tables import FORGOTTEN_CASES, TABLES
+from .tables import FORGOTTEN_CASES, SCHEMA_CHANGES, TABLES
 from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import prepare_warehouse
 
@@ -95,6 +95,7 @@ def erase(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dict[str, int]
     removed: dict[str, dict[str, int]] = {case_id: {} for case_id in case_ids}
     client = warehouse.client
     forgotten = client.make_qualified_table_name(FORGOTTEN_CASES.name)
+    schema_changes = client.make_qualified_table_name(SCHEMA_CHANGES.name)
     now, load_id = datetime.now(UTC), f"forget-{uuid.uuid4().hex[:12]}"
     with client.begin_transaction():
         for table in TABLES.per_case:
@@ -104,6 +105,8 @@ def erase(warehouse: Warehouse, case_ids: list[str]) -> dict[str, dict[str, int]
             for table in TABLES.per_case:
                 list(_delete_from(client, client.make_qualified_table_name(table.name), case_ids))
         for case_id in case_ids:
+            # The change stays (a column name and a type are no personal data); which case brought it goes.
+            client.execute_sql(f"update {schema_changes} set case_id = null where case_id = %s", case_id)
             client.execute_sql(f"delete from {forgotten} where case_id = %s", case_id)
             client.execute_sql(
                 f"insert into {forgotten} (case_id, forgotten_at, _dlt_load_id, _dlt_id) values (%s, %s, %s, %s)",

@@ -12,6 +12,7 @@ key it is stored under (`check_identity.py`), as in a run.
 
 import json
 import logging
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from .polling_state import stored_checks
 from .report_shape import shape_error
 from .run_lock import run_lock
 from .schedule import TrackedCase
+from .schema_changes import record_schema_changes, summary_lines, vendor_column_limit
 from .tables import RAW_REPORTS, TABLES
 from .transform import CaseTimes, report_rows
 from .warehouse import Warehouse, lock_path, open_warehouse
@@ -42,6 +44,7 @@ class RebuildReport:
     without_raw_report: int = 0
     # Raw reports this version still cannot apply (their shape changed): those cases were left as they are.
     kept_out: int = 0
+    schema_lines: list[str] = field(default_factory=list)
 
 
 def rebuild(pipeline_name: str) -> RebuildReport:
@@ -64,7 +67,12 @@ def rebuild(pipeline_name: str) -> RebuildReport:
                 rebuilt.append(case)
         if rebuilt:
             logger.info("rebuilding %d case(s) from %s", len(rebuilt), RAW_REPORTS.name)
-            warehouse.load(rebuilt_reports(rebuilt))
+            vendor_columns = vendor_column_limit(warehouse, configuration.max_vendor_columns)
+            load_info = warehouse.load(rebuilt_reports(rebuilt, vendor_columns))
+            # Recorded under a run id of its own: a rebuild is no run of `runs`.
+            run_id = f"rebuild-{uuid.uuid4().hex}"
+            changes = record_schema_changes(warehouse, load_info, run_id)
+            report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
         report.cases = len(rebuilt)
         for polled in rebuilt:
             report.rows.update({table: len(rows) for table, rows in polled.rows.items()})

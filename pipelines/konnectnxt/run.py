@@ -36,6 +36,7 @@ from .polling_state import (
 from .run_lock import run_lock
 from .run_report import RunReport, record_run, record_run_when_possible
 from .schedule import TrackedCase, due_cases, new_registrations, revived, with_future_times_as_now
+from .schema_changes import record_schema_changes, summary_lines, vendor_column_limit
 from .self_check import check_stored_reports
 from .settings import DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
 from .views import apply_views
@@ -220,8 +221,11 @@ def fetch_and_load(
         )
         stored = stored_checks(warehouse, [case.case_id for case in due])
         rules = configuration.polling_rules(fold=warehouse.column_name)
-        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored)
-        warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
+        vendor_columns = vendor_column_limit(warehouse, configuration.max_vendor_columns)
+        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored, vendor_columns)
+        load_info = warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
+        changes = record_schema_changes(warehouse, load_info, report.stats.run_id)
+        report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
         for failure in report.stats.failures:
             logger.warning("case %s", failure)
         for case_id in report.stats.marked_not_found:

@@ -56,6 +56,7 @@ def format_summary(report: RunReport) -> str:
             )
     if report.self_check:
         lines.append(f"  {report.self_check}")
+    lines.extend(f"  {line}" for line in report.schema_lines)
     if report.views_failed:
         lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
     for problem in report.input_problems:
@@ -107,5 +108,6 @@ def format_rebuild_summary(report: RebuildReport) -> str:
             f"  {report.without_raw_report} fetched case(s) have no raw report yet (fetched before raw_reports "
             "existed): left as they are until their next fetch (--refresh-completed fetches terminal ones)"
         )
+    lines.extend(f"  {line}" for line in report.schema_lines)
     lines.append("  kept as they were: history, polling state (tracked_cases), fetch_errors")
     return "\n".join(lines)

@@ -8,6 +8,8 @@ from typing import Any
 
 # A row flagged with this column deletes the case's old rows of a snapshot table and is never inserted.
 TOMBSTONE_COLUMN = "_tombstone"
+# A report table's JSON object of the vendor keys past max_vendor_columns (see `vendor_overflow.py`).
+VENDOR_OVERFLOW = "vendor_overflow"
 CASE_ID = "case_id"
 
 _TYPES = {

@@ -6,11 +6,11 @@ summary). The dlt resources, PII protection, --forget and the row counts are der
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from .schedule import FROM_CASES, TrackedCase
-from .table_spec import CASE_ID, NO_PERSONAL_DATA, PersonalData, Table, columns_of
+from .table_spec import CASE_ID, NO_PERSONAL_DATA, VENDOR_OVERFLOW, PersonalData, Table, columns_of
 
 
 def _columns(**columns: str) -> dict[str, str]:
@@ -40,8 +40,27 @@ class RunRecord:
     pipeline_version: str
 
 
+@dataclass(frozen=True)
+class SchemaChange:
+    """A `schema_changes` row: a column a run added, or a new type of a column's values."""
+
+    run_id: str
+    table_name: str
+    column_name: str
+    data_type: str
+    change: str
+    first_seen_at: datetime
+    # One case whose report brought it (NULL once that case is forgotten).
+    case_id: str | None
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
 _HISTORY = {"status": "text", "result": "text", "observed_at": "timestamp", "generated_at": "timestamp"}
 _CHILD = {"case_id": "text", "check_key": "text"}
+# Vendor keys past max_vendor_columns; their values protected one by one, as the columns' would be.
+_OVERFLOW = {VENDOR_OVERFLOW: "json"}
 
 TRACKED_CASES = Table(
     "tracked_cases",
@@ -68,6 +87,7 @@ CASES = Table(
         last_fetched_at="timestamp",
         first_completed_at="timestamp",
         last_completed_at="timestamp",
+        **_OVERFLOW,
     ),
     # candidate_name, candidate_photo, any other candidate_<key>, or `candidate` when it is not an object
     personal=PersonalData(columns=("candidate_name", "candidate_photo"), prefixes=("candidate",)),
@@ -87,6 +107,7 @@ CHECKS = Table(
         completed_at="timestamp",
         completed_at_raw="text",
         remark="text",
+        **_OVERFLOW,
     ),
     personal=PersonalData(columns=("remark",)),
     key=(CASE_ID, "check_key"),
@@ -97,7 +118,7 @@ CHECKS = Table(
 ENTRIES = Table(
     "entries",
     "merge",
-    columns=_columns(**_CHILD, entry_index="bigint"),
+    columns=_columns(**_CHILD, entry_index="bigint", **_OVERFLOW),
     personal=PersonalData(every_vendor_value=True, kept=("status", "result")),
     key=(CASE_ID, "check_key", "entry_index"),
     snapshot=True,
@@ -108,7 +129,7 @@ ENTRIES = Table(
 CHECK_FIELDS = Table(
     "check_fields",
     "merge",
-    columns=_columns(**_CHILD, field_index="bigint", label="text", value="text"),
+    columns=_columns(**_CHILD, field_index="bigint", label="text", value="text", **_OVERFLOW),
     personal=PersonalData(columns=("value",)),
     key=(CASE_ID, "check_key", "field_index"),
     snapshot=True,
@@ -119,7 +140,7 @@ CHECK_FIELDS = Table(
 CHECK_DOCUMENTS = Table(
     "check_documents",
     "merge",
-    columns=_columns(**_CHILD, document_index="bigint", url="text"),
+    columns=_columns(**_CHILD, document_index="bigint", url="text", **_OVERFLOW),
     personal=PersonalData(columns=("url",)),
     key=(CASE_ID, "check_key", "document_index"),
     snapshot=True,
@@ -202,6 +223,16 @@ FORGOTTEN_CASES = Table(
     description="ids erased with --forget, and when",
 )
 
+SCHEMA_CHANGES = Table(
+    "schema_changes",
+    "append",
+    columns=columns_of(SchemaChange),
+    # Column names and types only; the case id is no personal data and is cleared by --forget.
+    personal=NO_PERSONAL_DATA,
+    not_null=("run_id", "table_name", "column_name"),
+    description="a row per column a run added to a report table, or new type of a column's values",
+)
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -254,6 +285,7 @@ TABLES = Registry(
         SLA_TARGETS,
         REPORT_SETTINGS,
         FORGOTTEN_CASES,
+        SCHEMA_CHANGES,
     )
 )
 # Tables created on the first load even when empty, so users can query them before any row exists.

@@ -79,15 +79,17 @@ class Warehouse:
         )
         return {row[0] for row in rows}
 
-    def load(self, data: Any, normalize_workers: int = 1, log_level: int = logging.INFO) -> None:
-        """Extract, normalize and load as separate logged steps; map failures to what the user can do."""
+    def load(self, data: Any, normalize_workers: int = 1, log_level: int = logging.INFO) -> Any:
+        """Extract, normalize and load as separate logged steps; map failures to what the user can do.
+
+        Returns dlt's load info (its packages' `schema_update` is what the load added to the schema)."""
         pipeline = self.pipeline
         try:
             pipeline.extract(data, loader_file_format=self.loader_file_format)
             logger.log(log_level, "normalizing")
             pipeline.normalize(workers=normalize_workers)
             logger.log(log_level, "loading into %s (dataset %s)", self.label, self.dataset)
-            self.load_pending()
+            return self.load_pending()
         except PipelineStepFailed as exc:
             cause = root_cause(exc)
             if isinstance(cause, BgvError):
@@ -99,13 +101,12 @@ class Warehouse:
                 ) from exc
             raise
 
-    def load_pending(self) -> None:
+    def load_pending(self) -> Any:
         """dlt's load step. On a server, one job at a time: dlt opens a connection per job, and a run
         must hold a few connections, not one per table and file at once."""
         if self.is_duckdb:
-            self.pipeline.load()
-        else:
-            self.pipeline.load(workers=1)
+            return self.pipeline.load()
+        return self.pipeline.load(workers=1)
 
     def finish_pending_packages(self) -> str | None:
         """Load what an interrupted run left, or discard it; returns what was done, for the log."""
