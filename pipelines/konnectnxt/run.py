@@ -192,7 +192,7 @@ def fetch_and_load(
     configuration: KonnectNxtConfiguration,
     report: RunReport,
 ) -> None:
-    """Request every due case and load its rows and new polling state in one package."""
+    """Request every due case and load its rows, then its new polling state once the rows are in."""
     if due:
         logger.info(
             "polling %d due case(s) of %d tracked (%d open) with %d workers",
@@ -203,8 +203,13 @@ def fetch_and_load(
         )
         stored_checks = check_statuses(warehouse, [case.case_id for case in due])
         rules = configuration.polling_rules(fold=warehouse.column_name)
-        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored_checks)
-        warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
+        polling_state: list[dict] = []
+        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored_checks, polling_state)
+        warehouse.load(
+            source,
+            normalize_workers=normalize_workers_for(len(due)),
+            then=lambda: case_registry(polling_state) if polling_state else None,
+        )
         for failure in report.stats.failures:
             logger.warning("case %s", failure)
         for case_id in report.stats.marked_not_found:

@@ -1,0 +1,159 @@
+"""A load that fails half-way: a full disk under the database or the working dir, pending data, what a run leaves.
+
+The disk is a small tmpfs the test mounts itself (the tests run as root, in CI too).
+"""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import Project, assert_no_duplicates
+
+DAY = 86400.0
+CASES = 300
+NO_SPACE_LINE = "bgv: no space left on device: "
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+
+
+def ids(count: int, offset: int = 0) -> list[str]:
+    return [f"{offset + i + 1:032x}" for i in range(count)]
+
+
+def serve_world(sandbox, clock, count: int = CASES) -> list[str]:
+    """`count` realistic cases: the first half completed days ago, the rest open."""
+    case_ids = ids(count, offset=7000)
+    for index, case_id in enumerate(case_ids):
+        if index < count // 2:
+            sandbox.add_generated_case(case_id, opened_at=clock.now - 40 * DAY, span_seconds=10 * DAY)
+        else:
+            sandbox.add_generated_case(case_id, opened_at=clock.now - 5 * DAY, span_seconds=10 * DAY)
+    return case_ids
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def enlarge(folder: Path, megabytes: int = 64) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={megabytes}m", str(folder)], check=True)
+
+
+def ids_file(project: Project, case_ids: list[str]) -> str:
+    return str(project.write("ids.txt", "\n".join(case_ids) + "\n"))
+
+
+@dataclass
+class Warehouse:
+    """The DuckDB file a test put elsewhere than the project's default."""
+
+    project: Project
+    database: Path
+
+    def query(self, sql: str) -> list[tuple]:
+        return self.project.query(sql, file=self.database)
+
+
+def assert_one_no_space_line(result, path_prefix: Path) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    bgv_lines = [line for line in result.stderr.splitlines() if line.startswith("bgv: ")]
+    assert len(bgv_lines) == 1 and bgv_lines[0].startswith(NO_SPACE_LINE), result.stderr[-3000:]
+    assert bgv_lines[0][len(NO_SPACE_LINE) :].startswith(str(path_prefix)), bgv_lines[0]
+
+
+def assert_state_tells_the_truth(project: Project | Warehouse, case_ids: list[str]) -> None:
+    """Every id is tracked; a case the polling state says was fetched or is terminal has its report rows;
+    no history row is written twice."""
+    tracked = {row[0] for row in project.query("select case_id from konnectnxt.tracked_cases")}
+    assert tracked == set(case_ids)
+    lying = project.query(
+        "select t.case_id from konnectnxt.tracked_cases t "
+        "left join konnectnxt.cases c on c.case_id = t.case_id "
+        "where (t.report_hash is not null or t.last_status is not null) and c.case_id is null"
+    )
+    assert lying == []
+    without_checks = project.query(
+        "select c.case_id from konnectnxt.cases c where not exists "
+        "(select 1 from konnectnxt.checks k where k.case_id = c.case_id)"
+    )
+    assert without_checks == []
+    assert (
+        project.query(
+            "select case_id from konnectnxt.raw_reports r where not exists "
+            "(select 1 from konnectnxt.cases c where c.case_id = r.case_id)"
+        )
+        == []
+    )
+    assert_no_duplicates(project)
+    assert_no_repeated_history(project)
+
+
+def assert_no_repeated_history(project: Project | Warehouse) -> None:
+    """A history row is a change: two rows in a row with the same status and result are a duplicate."""
+    for table, key in (("case_status_history", "case_id"), ("check_status_history", "case_id, check_key")):
+        repeated = project.query(
+            f"select count(*) from (select status, result, lag(status) over w as previous_status, "
+            f"lag(result) over w as previous_result, row_number() over w as n from konnectnxt.{table} "
+            f"window w as (partition by {key} order by observed_at)) h "
+            "where n > 1 and status is not distinct from previous_status "
+            "and result is not distinct from previous_result"
+        )[0][0]
+        assert repeated == 0, f"{repeated} repeated rows in {table}"
+
+
+@needs_root
+@pytest.mark.parametrize("size", ["2m", "3m", "3584k", "4m"])
+def test_a_full_database_disk_is_one_line_exit_2_and_the_next_run_completes_the_load(
+    project, sandbox, clock, tmp_path, size
+):
+    case_ids = serve_world(sandbox, clock)
+    with small_disk(tmp_path / "db_disk", size) as disk:
+        database = disk / "bgv.duckdb"
+        env = {"DESTINATION__DUCKDB__CREDENTIALS": str(database)}
+        first = project.run("--cases-file", ids_file(project, case_ids), env=env)
+        assert_one_no_space_line(first, disk)
+        still_full = project.run(env=env)
+        assert_one_no_space_line(still_full, disk)
+
+        enlarge(disk)
+        recovered = project.run(env=env)
+        assert recovered.returncode == 0, recovered.stderr[-3000:]
+        assert "discarded" not in recovered.stdout + recovered.stderr
+        warehouse = Warehouse(project, database)
+        assert_state_tells_the_truth(warehouse, case_ids)
+        assert project.run("--all-open", env=env).returncode == 0
+        assert_state_tells_the_truth(warehouse, case_ids)
+        assert warehouse.query("select count(*) from konnectnxt.cases")[0][0] == len(case_ids)
+
+
+@needs_root
+@pytest.mark.parametrize("size", ["512k", "768k", "1m"])
+def test_a_full_working_dir_disk_is_one_line_exit_2_and_the_next_run_completes_the_load(
+    project, sandbox, clock, tmp_path, size
+):
+    case_ids = serve_world(sandbox, clock)
+    with small_disk(tmp_path / "dlt_disk", size) as disk:
+        env = {"DLT_DATA_DIR": str(disk)}
+        first = project.run("--cases-file", ids_file(project, case_ids), env=env)
+        assert_one_no_space_line(first, disk)
+
+        enlarge(disk)
+        project.env.update(env)
+        recovered = project.run()
+        assert recovered.returncode == 0, recovered.stderr[-3000:]
+        assert_state_tells_the_truth(project, case_ids)
+        assert project.run("--all-open").returncode == 0
+        assert_state_tells_the_truth(project, case_ids)
+        assert project.query("select count(*) from konnectnxt.cases")[0][0] == len(case_ids)
