@@ -5,6 +5,7 @@ The disk is a small tmpfs the test mounts itself (the tests run as root, in CI t
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project, assert_no_duplicates
+from konnectnxt.demo.sandbox import Fault
 
 DAY = 86400.0
 CASES = 300
@@ -157,3 +159,34 @@ def test_a_full_working_dir_disk_is_one_line_exit_2_and_the_next_run_completes_t
         assert project.run("--all-open").returncode == 0
         assert_state_tells_the_truth(project, case_ids)
         assert project.query("select count(*) from konnectnxt.cases")[0][0] == len(case_ids)
+
+
+def test_a_run_still_fetching_after_max_run_seconds_loads_what_it_has_records_the_run_and_exits_1(project, sandbox):
+    case_ids = ids(30, offset=9000)
+    for case_id in case_ids:
+        sandbox.add_case(case_id, {"status": "in_progress", "result": "pending", "checks": [{"type": "criminal"}]})
+    sandbox.add_fault(Fault("slow", times=None, delay=0.4))
+    limited = {"SOURCES__KONNECTNXT__MAX_RUN_SECONDS": "4", "SOURCES__KONNECTNXT__WORKERS": "1"}
+    started = time.monotonic()
+    result = project.run("--cases-file", ids_file(project, case_ids), env=limited)
+    took = time.monotonic() - started
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    bgv_lines = [line for line in result.stderr.splitlines() if line.startswith("bgv: ")]
+    assert len(bgv_lines) == 1 and bgv_lines[0].startswith("bgv: max_run_seconds = 4 reached"), result.stderr
+    assert took < 4 + 15
+    requested = {record.case_id for record in sandbox.requests}
+    assert 0 < len(requested) < len(case_ids)
+    fetched = {row[0] for row in project.query("select case_id from konnectnxt.cases")}
+    polled = {
+        row[0] for row in project.query("select case_id from konnectnxt.tracked_cases where last_polled_at is not null")
+    }
+    assert fetched and fetched == polled <= requested
+    assert {row[0] for row in project.query("select case_id from konnectnxt.tracked_cases")} == set(case_ids)
+    run = project.query("select exit_code, error, cases_fetched from konnectnxt.runs")
+    assert len(run) == 1 and run[0][0] == 1 and "max_run_seconds" in run[0][1] and run[0][2] == len(fetched)
+
+    sandbox.faults.clear()
+    rest = project.run()
+    assert rest.returncode == 0, rest.stderr[-2000:]
+    assert project.query("select count(*) from konnectnxt.cases")[0][0] == len(case_ids)
