@@ -30,7 +30,13 @@ from .run_lock import database_run_lock
 from .schema_settings import never_coerce
 from .settings import LOADER_FILE_FORMAT
 from .tables import TABLES
-from .working_dir import bring_back, record_binding, set_aside_for_another_warehouse
+from .working_dir import (
+    bring_back,
+    record_binding,
+    remove_abandoned_extracts,
+    remove_loaded_packages,
+    set_aside_for_another_warehouse,
+)
 
 logger = logging.getLogger("bgv")
 
@@ -138,6 +144,8 @@ class Warehouse:
             self.pipeline.load()
         else:
             self.pipeline.load(workers=1)
+        # Loaded: no copy of the rows stays in the working dir (dlt would keep a package per run).
+        remove_loaded_packages(Path(self.pipeline.working_dir))
 
     def finish_pending_packages(self) -> str | None:
         """Load what an earlier run left pending; returns what was done, for the log.
@@ -147,6 +155,7 @@ class Warehouse:
         (a corrupt file) is discarded, so that cron is never stuck on it.
         """
         pipeline = self.pipeline
+        remove_abandoned_extracts(Path(pipeline.working_dir))
         if not pipeline.has_pending_data:
             return None
         try:
@@ -167,6 +176,7 @@ class Warehouse:
             pipeline.abort_packages()
         except Exception:
             logger.debug("aborting pending packages failed", exc_info=True)
+        remove_loaded_packages(Path(pipeline.working_dir))  # the discarded package lands there
         if pipeline.has_pending_data:
             raise DestinationError(f"cannot load or discard the data a previous run left pending: {reason}")
         return (
