@@ -5,9 +5,10 @@ backoff; terminal ones never again), loads them into the `konnectnxt` dataset an
 
 exit codes:
   0  every due case was fetched and loaded
-  1  partial: at least one case failed (see konnectnxt.fetch_errors) or an input line held a bad id
+  1  partial: at least one case failed (see konnectnxt.fetch_errors), an input line held a bad id,
+     or the fetching went on past max_run_seconds (what was fetched is loaded)
   2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
-     in progress, unusable destination, or authentication failed
+     in progress, unusable destination, no space left on device, or authentication failed
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
 """
 

@@ -125,7 +125,7 @@ def rebuilt_reports(rebuilt: list[PolledCase]) -> Sequence[DltResource]:
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def case_registry(rows: list[dict[str, Any]]) -> DltResource:
-    """New ids entering `tracked_cases`, loaded before any request is sent."""
+    """Rows of `tracked_cases`: new ids before any request is sent, a run's polling state after its rows."""
     keep_values_as_sent()
     return dlt.resource([rows], **TRACKED_CASES.resource_hints())
 

@@ -105,11 +105,23 @@ _ENVIRONMENTAL_TYPES = {
     "InterfaceError",
     "DestinationConnectionError",
 }
+# Read in the innermost error's first line only: dlt's own messages carry whole tracebacks.
 _ENVIRONMENTAL_TEXT = re.compile(
-    r"no space left|could not write|could not extend|disk is full|out of memory|connection|timed? ?out|"
-    r"could not connect|server closed|read-only file system|permission denied|is busy|\block\b",
+    r"no space left|could not write|could not extend|disk is full|out of memory|connection refused|"
+    r"could not connect|server closed the connection|timed? ?out|read-only file system|permission denied",
     re.IGNORECASE,
 )
+_ENVIRONMENTAL_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EIO,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOMEM,
+    errno.EMFILE,
+    errno.ENFILE,
+}
 
 
 def chain(exc: BaseException) -> list[BaseException]:
@@ -143,10 +155,15 @@ def no_space_left(exc: BaseException, fallback: str = "") -> str | None:
 
 
 def is_environmental(exc: BaseException) -> bool:
-    """A fault of the disk, memory, network or server behind `exc`: retrying later can succeed."""
+    """A fault of the disk, memory, network or server behind `exc`: retrying later can succeed.
+
+    A missing or corrupt file of a package is not: that package can never load.
+    """
     for cause in chain(exc):
-        if isinstance(cause, OSError | ConnectionError | TimeoutError | MemoryError):
+        if isinstance(cause, ConnectionError | TimeoutError | MemoryError):
             return True
-        if type(cause).__name__ in _ENVIRONMENTAL_TYPES or _ENVIRONMENTAL_TEXT.search(str(cause)):
+        if isinstance(cause, OSError) and cause.errno in _ENVIRONMENTAL_ERRNOS:
             return True
-    return False
+        if type(cause).__name__ in _ENVIRONMENTAL_TYPES:
+            return True
+    return bool(_ENVIRONMENTAL_TEXT.search(cause_line(exc)))
