@@ -3,6 +3,7 @@
 The disk is a small tmpfs the test mounts itself (the tests run as root, in CI too).
 """
 
+import errno
 import os
 import subprocess
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import Project, assert_no_duplicates
 from konnectnxt.demo.sandbox import Fault
+from konnectnxt.errors import is_environmental, no_space_left
 
 DAY = 86400.0
 CASES = 300
@@ -246,3 +248,28 @@ def test_a_package_that_failed_and_later_loaded_is_removed_and_forget_reaches_ev
             Warehouse(project, database).query(f"select count(*) from konnectnxt.cases where case_id = '{kept}'")[0][0]
             == 1
         )
+
+
+def test_a_full_disk_is_recognised_by_errno_or_by_the_line_of_the_message_that_says_so():
+    assert no_space_left(OSError(errno.ENOSPC, "No space left on device", "/data/x.parquet")) == "/data/x.parquet"
+    traceback_text = (
+        'Traceback (most recent call last):\n  File "/venv/dlt/destinations/sql_client.py", line 1\n'
+        'TransactionException: Failed to commit: Could not write file "/mnt/db/bgv.duckdb.wal": '
+        "No space left on device"
+    )
+    assert no_space_left(RuntimeError(traceback_text)) == "/mnt/db/bgv.duckdb.wal"
+    assert no_space_left(RuntimeError("No space left on device"), fallback="/mnt/db") == "/mnt/db"
+    assert no_space_left(ValueError("Invalid Input Error: No magic bytes found at end of file")) is None
+
+
+def test_only_faults_outside_the_data_count_as_environmental():
+    wrapped = RuntimeError("load failed")
+    wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    assert is_environmental(wrapped)
+    assert is_environmental(ConnectionRefusedError("connection refused"))
+    # A corrupt or missing file of the package itself can never load: not environmental, even when
+    # dlt's message around it quotes code that mentions a connection.
+    corrupt = RuntimeError('File "sql_client.py": with self.connection.cursor() as cursor')
+    corrupt.__cause__ = ValueError("Invalid Input Error: No magic bytes found at end of file")
+    assert not is_environmental(corrupt)
+    assert not is_environmental(FileNotFoundError(errno.ENOENT, "No such file", "jobs/cases.parquet"))
