@@ -5,9 +5,10 @@ backoff; terminal ones never again), loads them into the `konnectnxt` dataset an
 
 exit codes:
   0  every due case was fetched and loaded
-  1  partial: at least one case failed (see konnectnxt.fetch_errors) or an input line held a bad id
+  1  partial: at least one case failed (see konnectnxt.fetch_errors), an input line held a bad id,
+     or the fetching went on past max_run_seconds (what was fetched is loaded)
   2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
-     in progress, unusable destination, or authentication failed
+     in progress, unusable destination, no space left on device, or authentication failed
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
 """
 
@@ -34,10 +35,12 @@ from konnectnxt.errors import (
     EXIT_INTERNAL_ERROR,
     EXIT_OK,
     BgvError,
+    NoSpaceLeft,
     Terminated,
     describe,
     interrupted_exit_code,
     interruption,
+    no_space_left,
 )
 from konnectnxt.forget import forget_cases
 from konnectnxt.progress import FetchProgress
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     except BgvError as exc:
         if args.verbose:
             logger.debug("detail", exc_info=True)
-        print(redact(f"bgv: {exc}"), file=sys.stderr)
+        full = no_space_left(exc)
+        print(redact(f"bgv: {NoSpaceLeft(full) if full else exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         print("bgv: interrupted", file=sys.stderr)
@@ -184,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         if stopped := interruption(exc):
             print("bgv: interrupted", file=sys.stderr)
             return interrupted_exit_code(stopped)
+        if full := no_space_left(exc, fallback=os.environ["DLT_DATA_DIR"]):
+            if args.verbose:
+                print(redact(traceback.format_exc()), file=sys.stderr)
+            print(f"bgv: {NoSpaceLeft(full)}", file=sys.stderr)
+            return NoSpaceLeft.exit_code
         path = write_last_error(request.pipeline_name)
         if args.verbose:
             print(redact(traceback.format_exc()), file=sys.stderr)

@@ -49,20 +49,20 @@ def konnectnxt(
     workers: int,
     stored_checks: StoredChecks | None = None,
     vendor_columns: VendorColumnLimit | None = None,
+    polling_state: list[dict[str, Any]] | None = None,
 ) -> Sequence[DltResource]:
     """Polls `due_cases` and emits their rows, one resource per table that holds case data.
 
     `stored_checks` (case_id -> its stored checks with their keys) is what the warehouse holds now: a
     check keeps the key of the stored check it is, and its history gets a row only when its status or
     result differs from that check's. `vendor_columns` decides which vendor keys become columns (all,
-    without it).
+    without it). With `polling_state`, the `tracked_cases` rows go into that list instead, to be loaded
+    once the report rows are in.
     """
     keep_values_as_sent()
-    polled = polled_cases(due_cases, client, rules, stats, workers, stored_checks or {})
-    return [
-        polled | dlt.transformer(table_rows, **table.resource_hints())(table, vendor_columns)
-        for table in TABLES.per_case
-    ]
+    polled = polled_cases(due_cases, client, rules, stats, workers, stored_checks or {}, polling_state)
+    tables = [table for table in TABLES.per_case if polling_state is None or table is not TRACKED_CASES]
+    return [polled | dlt.transformer(table_rows, **table.resource_hints())(table, vendor_columns) for table in tables]
 
 
 @dlt.resource(selected=False)
@@ -73,6 +73,7 @@ def polled_cases(
     stats: RunStats,
     workers: int,
     stored_checks: StoredChecks,
+    polling_state: list[dict[str, Any]] | None = None,
 ) -> Iterator[list[PolledCase]]:
     """Fetches each due case once and turns the answers into rows and new bookkeeping, in batches."""
     by_id = {case.case_id: case for case in due_cases}
@@ -86,6 +87,8 @@ def polled_cases(
                 by_id[outcome.case_id], outcome, rules, stats.run_id, stored_checks.get(outcome.case_id)
             )
             stats.count(polled)
+            if polling_state is not None:
+                polling_state.extend(polled.rows.get(TRACKED_CASES.name, []))
             batch.append(polled)
             if len(batch) >= POLLED_BATCH_SIZE:
                 yield batch
@@ -130,7 +133,7 @@ def rebuilt_reports(rebuilt: list[PolledCase], vendor_columns: VendorColumnLimit
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def case_registry(rows: list[dict[str, Any]]) -> DltResource:
-    """New ids entering `tracked_cases`, loaded before any request is sent."""
+    """Rows of `tracked_cases`: new ids before any request is sent, a run's polling state after its rows."""
     keep_values_as_sent()
     return dlt.resource([rows], **TRACKED_CASES.resource_hints())
 

@@ -80,6 +80,7 @@ SETTINGS = {
         "an answer larger than this fails its case without being read to the end",
         f"a whole number of bytes >= {MIN_REPORT_BYTES}",
     ),
+    "max_run_seconds": Setting("seconds of fetching per run; then it loads what it has and exits 1", _POSITIVE_SECONDS),
     "max_attempts": Setting("attempts per request for transient faults", "a whole number >= 1"),
     "max_retries_per_run": Setting("retries across the whole run", "a whole number >= 0"),
     "retry_base_delay": Setting("seconds before the first retry; doubles per retry", _SECONDS),
@@ -133,6 +134,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
     # even a case with hundreds of entries stays far below 1 MB. 8 MiB leaves room for what no page shows,
     # while a broken or hostile answer costs at most workers x 8 MiB of memory.
     max_report_bytes: int = 8 * 1024 * 1024
+    max_run_seconds: float = 600  # under a 10-minute cron period and the lock's hold on the next run
     max_attempts: int = 4
     max_retries_per_run: int = 200
     retry_base_delay: float = 1
@@ -172,6 +174,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
             "max_requests_per_second": rate == 0 or in_range(rate, MIN_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND),
             "request_timeout": positive_seconds(self.request_timeout),
             "max_report_bytes": self.max_report_bytes >= MIN_REPORT_BYTES,
+            "max_run_seconds": positive_seconds(self.max_run_seconds),
             "max_attempts": self.max_attempts >= 1,
             "max_retries_per_run": self.max_retries_per_run >= 0,
             "retry_base_delay": in_range(self.retry_base_delay, 0, MAX_SECONDS),

@@ -26,6 +26,7 @@ from .settings import DUCKDB_STORAGE_VERSION
 from .tables import FORGOTTEN_CASES, SCHEMA_CHANGES, TABLES
 from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import prepare_warehouse
+from .working_dir import remove_abandoned_extracts, remove_loaded_packages
 
 logger = logging.getLogger("bgv")
 FRESH_COPY_SUFFIX = ".forget-"
@@ -166,12 +167,12 @@ def remove_leftover_copies(database_file: str) -> None:
 
 
 def purge_loaded_packages(warehouse: Warehouse) -> int:
-    """Delete the loaded packages dlt keeps in the working dir (their job files hold report rows)."""
-    loaded = Path(warehouse.pipeline.working_dir) / "load" / "loaded"
-    packages = [path for path in loaded.iterdir() if path.is_dir()] if loaded.exists() else []
-    for package in packages:
-        shutil.rmtree(package)
-    return len(packages)
+    """Delete what the working dir still holds of loaded or abandoned packages (their files hold report rows).
+
+    Pending packages were loaded (or discarded) by prepare_warehouse just before, so no stage keeps any.
+    """
+    working_dir = Path(warehouse.pipeline.working_dir)
+    return remove_loaded_packages(working_dir) + remove_abandoned_extracts(working_dir)
 
 
 def forgotten_ids(warehouse: Warehouse) -> set[str]:

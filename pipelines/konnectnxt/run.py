@@ -1,6 +1,7 @@
 """One pipeline run as named steps: admit ids, register them, pick what is due, fetch and load, record the run."""
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ from .errors import (
     AuthenticationFailed,
     BgvError,
     CaseIdInputError,
+    RunTimeLimit,
     describe,
     interrupted_exit_code,
     interruption,
@@ -210,7 +212,8 @@ def fetch_and_load(
     configuration: KonnectNxtConfiguration,
     report: RunReport,
 ) -> None:
-    """Request every due case and load its rows and new polling state in one package."""
+    """Request every due case and load its rows, then its new polling state once the rows are in."""
+    out_of_time = False
     if due:
         logger.info(
             "polling %d due case(s) of %d tracked (%d open) with %d workers",
@@ -222,8 +225,22 @@ def fetch_and_load(
         stored = stored_checks(warehouse, [case.case_id for case in due])
         rules = configuration.polling_rules(fold=warehouse.column_name)
         vendor_columns = vendor_column_limit(warehouse, configuration.max_vendor_columns)
-        source = konnectnxt(due, client, rules, report.stats, configuration.workers, stored, vendor_columns)
-        load_info = warehouse.load(source, normalize_workers=normalize_workers_for(len(due)))
+        polling_state: list[dict] = []
+        source = konnectnxt(
+            due, client, rules, report.stats, configuration.workers, stored, vendor_columns, polling_state
+        )
+        deadline = RunDeadline(client, report.started_at, configuration.max_run_seconds)
+
+        def polling_state_of_the_fetched() -> object:
+            deadline.cancel()  # the fetching is over: normalizing and loading are never cut short
+            return case_registry(polling_state) if polling_state else None
+
+        try:
+            load_info = warehouse.load(
+                source, normalize_workers=normalize_workers_for(len(due)), then=polling_state_of_the_fetched
+            )
+        finally:
+            deadline.cancel()
         changes = record_schema_changes(warehouse, load_info, report.stats.run_id)
         report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
         for failure in report.stats.failures:
@@ -235,7 +252,33 @@ def fetch_and_load(
                 configuration.not_found_after_hours,
                 case_id,
             )
+        out_of_time = deadline.reached.is_set()
     report.table_rows = table_row_counts(warehouse)
+    if out_of_time:
+        raise RunTimeLimit(
+            f"max_run_seconds = {configuration.max_run_seconds:g} reached: stopped requesting with "
+            f"{report.stats.not_requested} due case(s) not requested; what was fetched is loaded, "
+            "the next run polls the rest"
+        )
+
+
+class RunDeadline:
+    """Stops the client's requests once the run has lasted `seconds` since it started."""
+
+    def __init__(self, client: ReportClient, started_at: datetime, seconds: float) -> None:
+        self.client = client
+        self.reached = threading.Event()
+        remaining = seconds - (datetime.now(UTC) - started_at).total_seconds()
+        self._timer = threading.Timer(max(0.0, remaining), self._stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _stop(self) -> None:
+        self.reached.set()
+        self.client.stop()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def raise_when_the_api_was_not_answering(client: KonnectNxtClient) -> None:

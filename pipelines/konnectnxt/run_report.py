@@ -10,7 +10,7 @@ from . import run_record
 from .config import KonnectNxtConfiguration
 from .destinations import destination_type
 from .duckdb_file import duckdb_path
-from .errors import EXIT_OK, EXIT_PARTIAL, BgvError
+from .errors import EXIT_OK, EXIT_PARTIAL, BgvError, NoSpaceLeft, no_space_left
 from .polling import RunStats
 from .redaction import redact
 from .run_lock import run_lock
@@ -61,7 +61,8 @@ def record_run(
 ) -> None:
     """Append the run to `runs` and refresh the views' settings tables.
 
-    Best effort, as its own load package: it never changes the run's exit code.
+    Best effort, as its own load package: it never changes the run's exit code, except that a full
+    disk is said (exit 2) rather than left for the next run to find.
     """
     if warehouse.pipeline.has_pending_data:
         logger.debug("runs row not written: the destination still has pending data")
@@ -90,8 +91,10 @@ def record_run(
         sla_days = {check_type: float(days) for check_type, days in configuration.sla_days.items()}
         record = run_record(asdict(row), sla_days, configuration.report_timezone)
         warehouse.load(record, log_level=logging.DEBUG)
-    except Exception:  # the run's outcome matters more than its record
+    except Exception as exc:  # the run's outcome matters more than its record
         logger.debug("writing the runs row failed", exc_info=True)
+        if full := no_space_left(exc, fallback=warehouse.label):
+            raise NoSpaceLeft(full) from exc
         return
     remember_run(warehouse, row.run_id, row.finished_at)
 

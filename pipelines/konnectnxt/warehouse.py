@@ -2,7 +2,7 @@
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +16,27 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from .destinations import dataset_name, destination_type, loader_file_format, server_location, with_lock_timeout
 from .duckdb_file import connect_duckdb, duckdb_path
-from .errors import BgvError, ConfigurationError, DestinationError, cause_line, root_cause
+from .errors import (
+    BgvError,
+    ConfigurationError,
+    DestinationError,
+    NoSpaceLeft,
+    cause_line,
+    is_environmental,
+    no_space_left,
+    root_cause,
+)
 from .run_lock import database_run_lock
 from .schema_settings import never_coerce
 from .settings import LOADER_FILE_FORMAT
 from .tables import TABLES
-from .working_dir import bring_back, record_binding, set_aside_for_another_warehouse
+from .working_dir import (
+    bring_back,
+    record_binding,
+    remove_abandoned_extracts,
+    remove_loaded_packages,
+    set_aside_for_another_warehouse,
+)
 
 logger = logging.getLogger("bgv")
 
@@ -79,38 +94,71 @@ class Warehouse:
         )
         return {row[0] for row in rows}
 
-    def load(self, data: Any, normalize_workers: int = 1, log_level: int = logging.INFO) -> Any:
+    def load(
+        self,
+        data: Any,
+        normalize_workers: int = 1,
+        log_level: int = logging.INFO,
+        then: Callable[[], Any] | None = None,
+    ) -> Any:
         """Extract, normalize and load as separate logged steps; map failures to what the user can do.
 
-        Returns dlt's load info (its packages' `schema_update` is what the load added to the schema)."""
+        Returns dlt's load info (its packages' `schema_update` is what the load added to the schema).
+
+        `then` gives data to load in a package of its own once `data` is extracted (the polling state
+        of what `data` fetched): dlt loads packages in order and stops at the first that fails, so it
+        never commits before every table of `data` has.
+        """
         pipeline = self.pipeline
         try:
             pipeline.extract(data, loader_file_format=self.loader_file_format)
+            later = then() if then else None
+            if later is not None:
+                try:
+                    pipeline.extract(later, loader_file_format=self.loader_file_format)
+                except BaseException:
+                    pipeline.drop_pending_packages()  # all of the run's data, or none of it
+                    raise
             logger.log(log_level, "normalizing")
             pipeline.normalize(workers=normalize_workers)
             logger.log(log_level, "loading into %s (dataset %s)", self.label, self.dataset)
             return self.load_pending()
         except PipelineStepFailed as exc:
-            cause = root_cause(exc)
-            if isinstance(cause, BgvError):
-                raise cause from None
-            if exc.step == "load":
-                raise DestinationError(
-                    f"loading into {self.label} failed: {cause_line(exc)}; "
-                    "the data stays pending and the next run loads it first"
-                ) from exc
-            raise
+            raise self.failure(exc, "the data stays pending and the next run loads it first") from exc
+
+    def failure(self, exc: PipelineStepFailed, pending: str) -> BaseException:
+        """The one-line error for a failed step: a full disk, our own error, or the load that failed."""
+        working_dir = self.pipeline.working_dir
+        full = no_space_left(exc, fallback=self.label if exc.step == "load" else working_dir)
+        if full:
+            return NoSpaceLeft(full)
+        cause = root_cause(exc)
+        if isinstance(cause, BgvError):
+            return cause
+        if exc.step == "load":
+            return DestinationError(f"loading into {self.label} failed: {cause_line(exc)}; {pending}")
+        return exc
 
     def load_pending(self) -> Any:
         """dlt's load step. On a server, one job at a time: dlt opens a connection per job, and a run
         must hold a few connections, not one per table and file at once."""
         if self.is_duckdb:
-            return self.pipeline.load()
-        return self.pipeline.load(workers=1)
+            info = self.pipeline.load()
+        else:
+            info = self.pipeline.load(workers=1)
+        # Loaded: no copy of the rows stays in the working dir (dlt would keep a package per run).
+        remove_loaded_packages(Path(self.pipeline.working_dir))
+        return info
 
     def finish_pending_packages(self) -> str | None:
-        """Load what an interrupted run left, or discard it; returns what was done, for the log."""
+        """Load what an earlier run left pending; returns what was done, for the log.
+
+        Pending data waits for a fault outside it (a full disk, a server down): the run stops with
+        that fault and the data stays for the next one. Only data that cannot load for its own content
+        (a corrupt file) is discarded, so that cron is never stuck on it.
+        """
         pipeline = self.pipeline
+        remove_abandoned_extracts(Path(pipeline.working_dir))
         if not pipeline.has_pending_data:
             return None
         try:
@@ -119,16 +167,24 @@ class Warehouse:
             return "loaded the data a previous run left pending"
         except Exception as exc:
             logger.debug("finishing pending packages failed", exc_info=True)
+            if no_space_left(exc) or is_environmental(exc):
+                if isinstance(exc, PipelineStepFailed):
+                    raise self.failure(exc, "it stays pending and the next run loads it first") from exc
+                raise DestinationError(
+                    f"cannot load the data a previous run left pending: {cause_line(exc)}; "
+                    "it stays pending and the next run loads it first"
+                ) from exc
             reason = cause_line(exc)
         try:
             pipeline.abort_packages()
         except Exception:
             logger.debug("aborting pending packages failed", exc_info=True)
+        remove_loaded_packages(Path(pipeline.working_dir))  # the discarded package lands there
         if pipeline.has_pending_data:
             raise DestinationError(f"cannot load or discard the data a previous run left pending: {reason}")
         return (
-            f"discarded the data a previous run left pending, which could not be loaded ({reason}); "
-            "its cases will be polled again"
+            f"discarded the data a previous run left pending, which cannot be loaded for its own content "
+            f"({reason}); its cases will be polled again"
         )
 
 

@@ -18,7 +18,10 @@ DESTINATION_FILE = "bgv_destination.txt"
 # Where dlt keeps packages that are not loaded yet, relative to the working dir.
 PENDING_STAGES = ("normalize/extracted", "load/new", "load/normalized")
 # A package that finishes loading moves here; dlt creates these folders only when a step first runs.
-STAGE_FOLDERS = (*PENDING_STAGES, "load/loaded")
+LOADED_STAGE = "load/loaded"
+STAGE_FOLDERS = (*PENDING_STAGES, LOADED_STAGE)
+# dlt extracts into a folder of its own beside this one and moves the package here when the extract completes.
+EXTRACTED_STAGE = "normalize/extracted"
 
 
 def set_aside_dir(working_dir: Path, destination: str) -> Path:
@@ -93,3 +96,30 @@ def record_binding(working_dir: Path, destination: str) -> None:
     working_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if bound_destination(working_dir) != destination:
         (working_dir / DESTINATION_FILE).write_text(destination + "\n", encoding="utf-8")
+
+
+def remove_loaded_packages(working_dir: Path) -> int:
+    """Delete the packages dlt keeps after loading them (or discarding them): each holds report rows,
+    and one is left per run. Returns how many were removed."""
+    return _remove_folders_in(working_dir / LOADED_STAGE)
+
+
+def remove_abandoned_extracts(working_dir: Path) -> int:
+    """Delete what extracts that never completed (a full disk, a crash) left beside the extracted packages.
+
+    Only while the run lock is held: no extract of another process can be in flight.
+    """
+    extracted = working_dir / EXTRACTED_STAGE
+    if not extracted.parent.is_dir():
+        return 0
+    abandoned = [path for path in extracted.parent.iterdir() if path.is_dir() and path != extracted]
+    for folder in abandoned:
+        shutil.rmtree(folder)
+    return len(abandoned)
+
+
+def _remove_folders_in(folder: Path) -> int:
+    packages = [path for path in folder.iterdir() if path.is_dir()] if folder.is_dir() else []
+    for package in packages:
+        shutil.rmtree(package)
+    return len(packages)
