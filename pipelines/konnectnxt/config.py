@@ -7,11 +7,10 @@ are derived from them.
 
 import dataclasses
 import logging
-import math
 from datetime import timedelta
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationValueError, ConfigValueCannotBeCoercedException
@@ -19,7 +18,8 @@ from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
-from .config_providers import refuse_misplaced_secrets, unknown_key_warnings
+from .config_checks import MAX_SECONDS, in_range, is_zone, positive_seconds
+from .config_providers import refuse_misplaced_secrets, refuse_unreadable_settings, unknown_key_warnings
 from .errors import ConfigurationError
 from .pii import PII_MODES
 from .polling import PollingRules
@@ -31,8 +31,6 @@ SECTION = "[sources.konnectnxt]"
 SECTIONS = ("sources", "konnectnxt")
 ENV_PREFIX = "SOURCES__KONNECTNXT__"
 VENDOR_MIN_POLL_INTERVAL = 15
-# Longer spans are typos: 10 years is far inside what timedelta, datetime, sleeps and socket timeouts hold.
-MAX_SECONDS = 10 * 365 * 24 * 3600
 MAX_WORKERS = 1000
 MIN_REQUESTS_PER_SECOND = 1 / 3600
 MAX_REQUESTS_PER_SECOND = 10_000
@@ -85,6 +83,10 @@ SETTINGS = {
         f"a number of hours >= 0, at most {MAX_SECONDS // 3600} (10 years)",
     ),
     "lock_wait_seconds": Setting("how long a run waits for another process to let go of the DuckDB file", _SECONDS),
+    "health_max_age_minutes": Setting(
+        "--status exits 0 only when the last run succeeded (exit 0 or 1) within this many minutes",
+        f"a number of minutes > 0, at most {MAX_SECONDS // 60} (10 years)",
+    ),
     "sla_days": Setting(
         'days per check type before sla_breaches lists a check; "default" covers the rest',
         f'a table of check type to days from 0 to {MAX_SECONDS // 86400} with a "default" key, '
@@ -129,6 +131,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
     retry_max_delay: float = 60
     not_found_after_hours: float = 72
     lock_wait_seconds: float = 60
+    # A cron run every 10 to 60 minutes: two hours without a good run is worth an alert.
+    health_max_age_minutes: float = 120
     sla_days: dict[str, float] = dataclasses.field(
         default_factory=lambda: {
             "default": 7,
@@ -153,22 +157,24 @@ class KonnectNxtConfiguration(BaseConfiguration):
         rate = self.max_requests_per_second
         checks = {
             "base_url": url.scheme in ("http", "https") and bool(url.hostname),
-            "min_poll_interval": _in_range(self.min_poll_interval, 0, MAX_SECONDS),
-            "poll_intervals": bool(self.poll_intervals) and all(_positive_seconds(v) for v in self.poll_intervals),
+            "min_poll_interval": in_range(self.min_poll_interval, 0, MAX_SECONDS),
+            "poll_intervals": bool(self.poll_intervals) and all(positive_seconds(v) for v in self.poll_intervals),
             "workers": 1 <= self.workers <= MAX_WORKERS,
-            "max_requests_per_second": rate == 0 or _in_range(rate, MIN_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND),
-            "request_timeout": _positive_seconds(self.request_timeout),
+            "max_requests_per_second": rate == 0 or in_range(rate, MIN_REQUESTS_PER_SECOND, MAX_REQUESTS_PER_SECOND),
+            "request_timeout": positive_seconds(self.request_timeout),
             "max_report_bytes": self.max_report_bytes >= MIN_REPORT_BYTES,
             "max_attempts": self.max_attempts >= 1,
             "max_retries_per_run": self.max_retries_per_run >= 0,
-            "retry_base_delay": _in_range(self.retry_base_delay, 0, MAX_SECONDS),
-            "retry_max_delay": _in_range(self.retry_max_delay, 0, MAX_SECONDS),
-            "not_found_after_hours": _in_range(self.not_found_after_hours, 0, MAX_SECONDS / 3600),
-            "lock_wait_seconds": _in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
-            "report_timezone": _is_zone(self.report_timezone),
+            "retry_base_delay": in_range(self.retry_base_delay, 0, MAX_SECONDS),
+            "retry_max_delay": in_range(self.retry_max_delay, 0, MAX_SECONDS),
+            "not_found_after_hours": in_range(self.not_found_after_hours, 0, MAX_SECONDS / 3600),
+            "lock_wait_seconds": in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
+            "health_max_age_minutes": in_range(self.health_max_age_minutes, 0, MAX_SECONDS / 60)
+            and self.health_max_age_minutes > 0,
+            "report_timezone": is_zone(self.report_timezone),
             "pii": self.pii in PII_MODES,
             "sla_days": "default" in self.sla_days
-            and all(_in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),
+            and all(in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),
         }
         for key, ok in checks.items():
             if not ok:
@@ -206,6 +212,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
 def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
     """Resolve and validate the configuration; any problem is one ConfigurationError line."""
     try:
+        refuse_unreadable_settings()
         refuse_misplaced_secrets(SECTIONS, [key for key, setting in SETTINGS.items() if setting.secret])
         configuration = resolve_configuration(KonnectNxtConfiguration(), sections=SECTIONS)
     except TomlProviderReadException as exc:
@@ -268,26 +275,3 @@ def _malformed(key: str, value: object = None, reason: str | None = None) -> Con
         return ConfigurationError(f"{SECTION} {key} cannot be used{shown}: {reason} {env}")
     expected = SETTINGS[key].expected if key in SETTINGS else "a valid value"
     return ConfigurationError(f"{SECTION} {key} is malformed{shown}: expected {expected} {env}")
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
-
-
-def _in_range(value: object, low: float, high: float) -> bool:
-    """A finite number from low to high: inf, NaN and 1e300 are not."""
-    return _is_number(value) and low <= value <= high
-
-
-def _positive_seconds(value: object) -> bool:
-    return _in_range(value, 0, MAX_SECONDS) and value > 0
-
-
-def _is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        return False
-    return True

@@ -77,7 +77,8 @@ class RunStats:
     newly_completed: int = 0
     failed: int = 0
     unparsed_completed_at: int = 0
-    failures: list[str] = field(default_factory=list)
+    # (case id, error) of each failed case: logged folded by kind (log_digest.py).
+    failures: list[tuple[str, str]] = field(default_factory=list)
     status_changes: Counter = field(default_factory=Counter)
     rows: Counter = field(default_factory=Counter)
     marked_not_found: list[str] = field(default_factory=list)
@@ -86,6 +87,8 @@ class RunStats:
     retries: int = 0
     not_requested: int = 0
     stale: int = 0
+    # Requests of a run that got nothing but 404s, none of which counted (see every_404.py).
+    every_answer_404: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
     def count(self, polled: PolledCase) -> None:
@@ -97,7 +100,7 @@ class RunStats:
         before, after = polled.previous, polled.tracked
         if not polled.fetched:
             self.failed += 1
-            self.failures.append(f"{polled.case_id}: {polled.error}")
+            self.failures.append((polled.case_id, polled.error))
             if after.not_found_at is not None:
                 self.marked_not_found.append(polled.case_id)
             return
