@@ -7,7 +7,8 @@ exit codes:
   0  every due case was fetched and loaded
   1  partial: at least one case failed (see konnectnxt.fetch_errors) or an input line held a bad id
   2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
-     in progress, unusable destination, or authentication failed
+     in progress, unusable destination, authentication failed, or every request answered 404
+  --status: 0 the last run succeeded within health_max_age_minutes, 1 it failed or is older, 2 no warehouse
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
 """
 

@@ -234,3 +234,22 @@ def test_untrack_stops_polling_keeps_the_data_and_case_id_tracks_it_again(projec
     assert back.returncode == 0 and "1 tracked again" in back.stdout, back.stdout
     assert len(sandbox.requests_for(kept)) == requests + 1
     assert count(project, "select count(*) from konnectnxt.tracked_cases where untracked_at is not null") == 0
+
+
+def test_status_reads_any_warehouse_read_only(any_project, sandbox):
+    case_ids = ids(2)
+    serve(sandbox, case_ids)
+    assert any_project.run("--cases-file", ids_file(any_project, case_ids)).returncode == 0
+    status = any_project.run("--status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "2 tracked, 2 open, 0 not found, 0 untracked" in status.stdout
+    runs = any_project.query("select count(*) from konnectnxt.runs")[0][0]
+    assert runs == 1  # --status wrote nothing
+
+
+def test_demo_status_reads_the_demo(project, sandbox):
+    assert project.run("--demo").returncode == 0
+    status = project.run("--demo", "--status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "pipeline bgv_demo" in status.stdout and "50 tracked" in status.stdout
+    assert project.run("--status").returncode == 2  # the real pipeline has no warehouse

@@ -63,7 +63,7 @@ def read_status(pipeline_name: str) -> StatusReport:
                 f"'{dataset}' and table_name = 'tracked_cases'",
                 "runs": "select started_at, finished_at, exit_code, cases_due, cases_fetched, cases_failed, error "
                 f"from {{dataset}}.runs order by started_at desc limit {LAST_RUNS}",
-                "last_success": "select max(finished_at) from {dataset}.runs where exit_code in "
+                "last_success": "select max(finished_at) as finished_at from {dataset}.runs where exit_code in "
                 f"({', '.join(map(str, SUCCESSFUL_EXIT_CODES))})",
             },
             pipeline_name,
@@ -89,8 +89,9 @@ def _read_cases(report: StatusReport, pipeline_name: str, columns: set[str], wai
     open_case = f"t.not_found_at is null and not ({untracked}) and {OPEN_CASE}"
     data = read_warehouse(
         {
-            "counts": f"select count(*), count(*) filter (where {open_case}), count(*) filter (where "
-            f"t.not_found_at is not null), count(*) filter (where {untracked}) from {{dataset}}.tracked_cases t",
+            "counts": f"select count(*) as tracked, count(*) filter (where {open_case}) as open_cases, "
+            "count(*) filter (where t.not_found_at is not null) as not_found, "
+            f"count(*) filter (where {untracked}) as untracked from {{dataset}}.tracked_cases t",
             "oldest": f"select t.case_id, t.added_at from {{dataset}}.tracked_cases t where {open_case} "
             "order by t.added_at, t.case_id limit 1",
         },
