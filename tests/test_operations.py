@@ -15,6 +15,7 @@ from conftest import Project
 from konnectnxt import config_providers
 from konnectnxt.config_providers import refuse_unreadable_settings
 from konnectnxt.errors import ConfigurationError
+from konnectnxt.log_digest import failure_lines
 from konnectnxt.settings import NOT_FOUND_MIN_ATTEMPTS
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
@@ -253,3 +254,23 @@ def test_demo_status_reads_the_demo(project, sandbox):
     assert status.returncode == 0, status.stdout + status.stderr
     assert "pipeline bgv_demo" in status.stdout and "50 tracked" in status.stdout
     assert project.run("--status").returncode == 2  # the real pipeline has no warehouse
+
+
+def test_failures_fold_into_one_line_per_kind_most_frequent_first():
+    ghosts = ids(20000)
+    failures = [(case_id, "HTTP 404: Case not found.") for case_id in ghosts]
+    failures += [(ids(1, offset=90000)[0], "HTTP 503: busy"), (ids(1, offset=90001)[0], "HTTP 503: busy")]
+    failures.append((ids(1, offset=90002)[0], f"HTTP 500: {ids(1, offset=90002)[0]} broke"))
+    busy, broken = ids(1, offset=90000)[0], ids(1, offset=90002)[0]
+    details = "; details in fetch_errors"
+    assert failure_lines(failures) == [
+        f"20000 case(s) answered HTTP 404: Case not found. (e.g. {ghosts[0]}, {ghosts[1]}, {ghosts[2]}, ...)" + details,
+        f"2 case(s) answered HTTP 503: busy (e.g. {busy}, {ids(1, offset=90001)[0]})" + details,
+        f"case {broken}: HTTP 500: <case_id> broke",
+    ]
+
+
+def test_many_kinds_of_failure_end_in_one_line_counting_the_rest():
+    failures = [(case_id, f"odd failure {index}") for index, case_id in enumerate(ids(50))]
+    lines = failure_lines(failures)
+    assert len(lines) == 11 and lines[-1].startswith("40 more case(s) failed in 40 other ways")

@@ -43,3 +43,19 @@ def not_found_line(case_ids: Sequence[str], hours: float) -> str:
         f"{len(case_ids)} case(s) marked not found after {hours:g} h of 404s, no longer polled ({examples(case_ids)}); "
         "--retry-not-found polls them all again, --case-id ID one"
     )
+
+
+def first_lines(lines: Sequence[str], shown: int = EXAMPLE_IDS) -> list[str]:
+    """The first few of many distinct lines (bad input lines), then one line counting the rest."""
+    if len(lines) <= shown + 1:
+        return list(lines)
+    return [*lines[:shown], f"... and {len(lines) - shown} more like these"]
+
+
+def forgotten_lines(skipped: dict[str, list[str]]) -> list[str]:
+    """One line per input that named forgotten cases (source -> their ids)."""
+    lines = []
+    for source, case_ids in skipped.items():
+        what = f"case {case_ids[0]}" if len(case_ids) == 1 else f"{len(case_ids)} cases ({examples(case_ids)})"
+        lines.append(f"skipped forgotten {what} from {source}: only --case-id tracks it again")
+    return lines

@@ -23,7 +23,7 @@ from .errors import (
     interruption,
 )
 from .forget import complete_interrupted_forget, forgotten_ids, unforget
-from .log_digest import failure_lines, not_found_line
+from .log_digest import failure_lines, first_lines, forgotten_lines, not_found_line
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .polling import RunStats
 from .polling_state import (
@@ -131,8 +131,8 @@ def admit_ids(request: RunRequest, configuration: KonnectNxtConfiguration) -> Ca
             batch.add(case_id, DEMO_SOURCE)
     else:
         add_config_ids(batch, configuration.case_ids)
-    for problem in batch.problems:
-        logger.warning("skipped %s", problem)
+    for line in first_lines(batch.problems):
+        logger.warning("skipped %s", line)
     return batch
 
 
@@ -145,9 +145,11 @@ def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport, retry_
     """
     forgotten = forgotten_ids(warehouse) & set(batch.sources)
     comeback_ids = [case_id for case_id in forgotten if batch.sources[case_id] == FLAG_SOURCE]
+    skipped: dict[str, list[str]] = {}
     for case_id in sorted(forgotten - set(comeback_ids)):
-        source = batch.sources.pop(case_id)
-        report.note(f"skipped forgotten case {case_id} from {source}: only --case-id tracks it again")
+        skipped.setdefault(batch.sources.pop(case_id), []).append(case_id)
+    for line in forgotten_lines(skipped):
+        report.note(line)
     if comeback_ids:
         unforget(warehouse, comeback_ids)
     registrations = new_registrations(batch.sources, known_case_ids(warehouse), datetime.now(UTC))

@@ -5,7 +5,7 @@ Each first line starts with the time, as every log line does.
 
 from .duckdb_file import cli_command
 from .forget import ForgetReport
-from .log_digest import examples
+from .log_digest import examples, first_lines
 from .rebuild import RebuildReport
 from .run_report import RunReport
 from .timestamps import timestamp
@@ -53,7 +53,7 @@ def format_summary(report: RunReport) -> str:
             )
     if report.views_failed:
         lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
-    for problem in report.input_problems:
+    for problem in first_lines(report.input_problems):
         lines.append(f"  skipped input: {problem}")
     for note in report.notes:
         lines.append(f"  note: {note}")
