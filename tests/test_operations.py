@@ -10,6 +10,8 @@ import time
 
 import duckdb
 import pytest
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
 from conftest import Project
 from konnectnxt import config_providers
@@ -134,14 +136,22 @@ def test_a_settings_folder_or_file_that_cannot_be_read_exits_2_naming_it(project
 
 def test_a_settings_folder_the_account_may_not_list_is_refused(tmp_path, monkeypatch):
     (tmp_path / ".dlt").mkdir()
-    monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path))
 
     def refused(path):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(config_providers.os, "listdir", refused)
-    with pytest.raises(ConfigurationError, match=r"\.dlt cannot be read: Permission denied"):
-        refuse_unreadable_settings()
+    context = Container()[PluggableRunContext]
+    original = context.context.run_dir
+    context.reload(str(tmp_path))  # dlt reads this test's settings folder
+    try:
+        monkeypatch.setattr(config_providers.os, "listdir", refused)
+        with pytest.raises(
+            ConfigurationError, match=rf"{re.escape(str(tmp_path))}/\.dlt cannot be read: Permission denied"
+        ):
+            refuse_unreadable_settings()
+    finally:
+        monkeypatch.undo()
+        context.reload(original)
 
 
 # ---------------------------------------------------------------- cron mail stays small

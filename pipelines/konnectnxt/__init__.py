@@ -14,6 +14,7 @@ from dlt.sources import DltResource
 from .client import FetchOutcome, RequestCounters, fetch_reports
 from .every_404 import EveryAnswer404
 from .polling import PolledCase, PollingRules, RunStats, StoredChecks, poll_outcome
+from .progress import reported_as_they_come
 from .schedule import TrackedCase
 from .schema_settings import keep_values_as_sent
 from .settings import EVERY_404_MIN_ANSWERS, POLLED_BATCH_SIZE, SOURCE_NAME
@@ -76,8 +77,10 @@ def polled_cases(
     # A wrong base_url answers 404 to everything: such a run's 404s count toward no case.
     every_404 = EveryAnswer404(EVERY_404_MIN_ANSWERS)
     try:
-        outcomes = every_404.outcomes(fetch_reports(client, list(by_id), workers))
-        for done, outcome in enumerate(outcomes, start=1):
+        outcomes = every_404.outcomes(
+            reported_as_they_come(fetch_reports(client, list(by_id), workers), stats.due, stats.on_progress)
+        )
+        for outcome in outcomes:
             polled = poll_outcome(
                 by_id[outcome.case_id], outcome, rules, stats.run_id, stored_checks.get(outcome.case_id)
             )
@@ -86,8 +89,6 @@ def polled_cases(
             if len(batch) >= POLLED_BATCH_SIZE:
                 yield batch
                 batch = []
-            if stats.on_progress:
-                stats.on_progress(done, stats.due)
         if batch:
             yield batch
     finally:
