@@ -8,7 +8,9 @@ exit codes:
   1  partial: at least one case failed (see konnectnxt.fetch_errors), an input line held a bad id,
      or the fetching went on past max_run_seconds (what was fetched is loaded)
   2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
-     in progress, unusable destination, no space left on device, or authentication failed
+     in progress, unusable destination, no space left on device, authentication failed, or every
+     request answered 404
+  --status: 0 the last run succeeded within health_max_age_minutes, 1 it failed or is older, 2 no warehouse
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
 """
 
@@ -48,7 +50,10 @@ from konnectnxt.rebuild import rebuild
 from konnectnxt.redaction import RedactingFormatter, redact
 from konnectnxt.reset import reset_demo
 from konnectnxt.run import RunRequest, run_pipeline
-from konnectnxt.summary import format_forget_summary, format_rebuild_summary, format_summary
+from konnectnxt.status import format_status, read_status
+from konnectnxt.summary import format_forget_summary, format_rebuild_summary, format_summary, format_untrack_summary
+from konnectnxt.timestamps import TIME_FORMAT, timestamp
+from konnectnxt.untrack import untrack_cases
 
 DESTINATION_HELP = """warehouse (dlt's own settings):
   [pipelines.bgv] destination_type = "duckdb" (default), "postgres", "motherduck", "bigquery",
@@ -117,20 +122,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="re-derive every report table from the stored raw reports, without a single API request "
         "(history and polling state are kept); polls nothing",
     )
+    parser.add_argument(
+        "--retry-not-found",
+        action="store_true",
+        help="poll every case marked not found again (after fixing base_url, or once the vendor has them)",
+    )
+    parser.add_argument(
+        "--untrack",
+        action="append",
+        default=[],
+        metavar="CASE_ID",
+        help="stop polling this case and keep all its data (--case-id tracks it again); repeatable; polls nothing",
+    )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="print the last runs, case counts and health from the warehouse alone (no API request); exit 0 "
+        "when the last run succeeded within health_max_age_minutes, 1 when it failed or is older, 2 when "
+        "there is no warehouse",
+    )
     parser.add_argument("--verbose", action="store_true", help="detail and tracebacks on stderr")
     args = parser.parse_args(argv)
-    polling = args.case_ids or args.cases_files or args.all_open or args.refresh_completed
+    polling = args.case_ids or args.cases_files or args.all_open or args.refresh_completed or args.retry_not_found
     if args.reset and not args.demo:
         parser.error("--reset starts the demo over: use it with --demo")
-    for alone, name in ((args.forget, "--forget"), (args.rebuild, "--rebuild")):
-        if alone and (polling or (args.forget and args.rebuild)):
-            parser.error(f"{name} runs alone (with --demo and --verbose at most)")
+    alone = [
+        (args.forget, "--forget"),
+        (args.rebuild, "--rebuild"),
+        (args.untrack, "--untrack"),
+        (args.status, "--status"),
+    ]
+    chosen = [name for given, name in alone if given]
+    if chosen and (polling or args.reset or len(chosen) > 1):
+        parser.error(f"{chosen[0]} runs alone (with --demo and --verbose at most)")
     return args
 
 
 def configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", TIME_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -155,6 +185,11 @@ def write_last_error(pipeline_name: str) -> str | None:
         return None
 
 
+def say(line: str) -> None:
+    """A `bgv:` line on stderr, with the time like every log line (cron mail and logs show when)."""
+    print(f"{timestamp()} {line}", file=sys.stderr)
+
+
 def raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
@@ -164,10 +199,25 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, raise_terminated)
     args = parse_args(argv)
     configure_logging(args.verbose)
-    request = RunRequest(args.case_ids, args.cases_files, args.all_open, args.refresh_completed, args.demo, args.forget)
+    request = RunRequest(
+        args.case_ids,
+        args.cases_files,
+        args.all_open,
+        args.refresh_completed,
+        args.demo,
+        args.forget,
+        retry_not_found=args.retry_not_found,
+    )
     try:
+        if args.status:
+            status = read_status(request.pipeline_name)
+            print(format_status(status))
+            return status.health[0]
         if request.forget:
             print(format_forget_summary(forget_cases(request.pipeline_name, request.forget)))
+            return EXIT_OK
+        if args.untrack:
+            print(format_untrack_summary(untrack_cases(request.pipeline_name, args.untrack)))
             return EXIT_OK
         if args.reset:
             reset_demo(request.pipeline_name)
@@ -179,14 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             logger.debug("detail", exc_info=True)
         full = no_space_left(exc)
-        print(redact(f"bgv: {NoSpaceLeft(full) if full else exc}"), file=sys.stderr)
+        say(redact(f"bgv: {NoSpaceLeft(full) if full else exc}"))
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        print("bgv: interrupted", file=sys.stderr)
+        say("bgv: interrupted")
         return interrupted_exit_code(exc)
     except Exception as exc:  # noqa: BLE001 - any crash must exit 3, never 1
         if stopped := interruption(exc):
-            print("bgv: interrupted", file=sys.stderr)
+            say("bgv: interrupted")
             return interrupted_exit_code(stopped)
         if full := no_space_left(exc, fallback=os.environ["DLT_DATA_DIR"]):
             if args.verbose:
@@ -197,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             print(redact(traceback.format_exc()), file=sys.stderr)
         where = f"traceback in {path}" if path else "rerun with --verbose for the traceback"
-        print(redact(f"bgv: internal error: {describe(exc)} ({where})"), file=sys.stderr)
+        say(redact(f"bgv: internal error: {describe(exc)} ({where})"))
         return EXIT_INTERNAL_ERROR
     print(format_summary(report))
     return report.exit_code

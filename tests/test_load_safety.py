@@ -168,7 +168,14 @@ def test_a_full_working_dir_disk_is_one_line_exit_2_and_the_next_run_completes_t
 def test_a_run_still_fetching_after_max_run_seconds_loads_what_it_has_records_the_run_and_exits_1(project, sandbox):
     case_ids = ids(30, offset=9000)
     for case_id in case_ids:
-        sandbox.add_case(case_id, {"status": "in_progress", "result": "pending", "checks": [{"type": "criminal", "status": "in_progress", "result": None}]})
+        sandbox.add_case(
+            case_id,
+            {
+                "status": "in_progress",
+                "result": "pending",
+                "checks": [{"type": "criminal", "status": "in_progress", "result": None}],
+            },
+        )
     sandbox.add_fault(Fault("slow", times=None, delay=0.4))
     limited = {"SOURCES__KONNECTNXT__MAX_RUN_SECONDS": "4", "SOURCES__KONNECTNXT__WORKERS": "1"}
     started = time.monotonic()

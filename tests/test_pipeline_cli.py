@@ -227,7 +227,7 @@ def test_authentication_failure_exits_2_and_changes_no_data(project, sandbox, cl
     assert result.returncode == 2
     assert "authentication failed" in result.stderr
     failure_lines = [line for line in result.stderr.splitlines() if "authentication failed" in line]
-    assert len(failure_lines) == 1 and failure_lines[0].startswith("bgv: authentication failed")
+    assert len(failure_lines) == 1 and re.match(r"\d{4}-\d\d-\d\dT\S+ bgv: authentication failed", failure_lines[0])
     assert "Traceback" not in result.stderr
     assert len(sandbox.requests) == requests_before + 1
     after = snapshot(project)

@@ -2,7 +2,16 @@
 
 from datetime import UTC, datetime, timedelta
 
-from konnectnxt.schedule import TrackedCase, after_failure, after_report, due_cases, new_registrations, revived
+from konnectnxt.schedule import (
+    TrackedCase,
+    after_failure,
+    after_report,
+    due_cases,
+    new_registrations,
+    revived,
+    tracked_again,
+    untracked,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 INTERVALS = [30, 60, 300, 3600]
@@ -116,14 +125,35 @@ def test_failures_back_off_and_leave_report_state_alone():
     assert (failed_twice.report_hash, failed_twice.last_status, failed_twice.poll_step) == ("h1", "in_progress", 0)
 
 
-def test_404s_mark_a_case_not_found_only_after_the_configured_time():
+def fail_times(tracked, times, start=NOW, every=timedelta(hours=1)):
+    for index in range(times):
+        tracked = fail(tracked, at=start + index * every)
+    return tracked
+
+
+def test_404s_mark_a_case_not_found_only_after_the_configured_time_and_several_attempts():
     first = fail(case(), at=NOW)
-    assert first.first_not_found_at == NOW and first.not_found_at is None
-    still_looking = fail(first, at=NOW + timedelta(hours=71, minutes=59))
-    assert still_looking.not_found_at is None and still_looking.next_poll_at is not None
+    assert (first.first_not_found_at, first.not_found_attempts, first.not_found_at) == (NOW, 1, None)
+    four = fail_times(case(), 4, every=timedelta(hours=30))
+    assert four.not_found_attempts == 4 and four.not_found_at is None  # 90 h, but only 4 answers
+    still_looking = fail_times(case(), 5, every=timedelta(hours=17))
+    assert still_looking.not_found_at is None and still_looking.next_poll_at is not None  # 68 h
     given_up = fail(still_looking, at=NOW + timedelta(hours=72))
     assert given_up.not_found_at == NOW + timedelta(hours=72) and given_up.next_poll_at is None
     assert due_cases([given_up], NOW + timedelta(days=30), min_poll_interval=15, all_open=True) == []
+
+
+def test_a_clock_jumping_ten_days_ahead_does_not_mark_a_minute_old_id_not_found():
+    first = fail(case(), at=NOW)
+    jumped = fail(first, at=NOW + timedelta(days=10, minutes=1))
+    assert jumped.not_found_at is None and jumped.not_found_attempts == 2
+
+
+def test_a_case_that_ever_returned_a_report_is_never_marked_not_found():
+    reported = poll(case(), "h1")
+    gone = fail_times(reported, 20, start=NOW + timedelta(hours=1), every=timedelta(days=1))
+    assert gone.not_found_at is None and gone.consecutive_failures == 20
+    assert gone.next_poll_at is not None and gone.report_hash == "h1"
 
 
 def test_a_report_ends_the_404_streak():
@@ -139,9 +169,11 @@ def test_other_failures_never_mark_a_case_not_found():
 
 
 def test_revived_case_is_due_again():
-    given_up = fail(fail(case(), at=NOW), at=NOW + timedelta(hours=80))
+    given_up = fail_times(case(), 5, every=timedelta(hours=20))
+    assert given_up.not_found_at is not None
     back = revived(given_up)
     assert (back.not_found_at, back.first_not_found_at, back.consecutive_failures) == (None, None, 0)
+    assert back.not_found_attempts == 0
     assert ids(due_cases([back], NOW + timedelta(hours=81), min_poll_interval=15)) == [back.case_id]
 
 
@@ -215,3 +247,12 @@ def test_a_reopened_case_is_open_without_a_last_completion_until_it_completes_ag
     completed_again = poll(reopened, "v3", status="completed", at=later)
     assert (completed_again.last_completed_at, completed_again.terminal_seen_at) == (later, later)
     assert completed_again.first_completed_at == NOW - timedelta(days=2)
+
+
+def test_an_untracked_case_is_not_due_until_tracked_again():
+    open_case = poll(case(), "h1")
+    gone = untracked(open_case, NOW)
+    assert due_cases([gone], NOW + timedelta(days=1), min_poll_interval=15, all_open=True) == []
+    back = tracked_again(gone)
+    assert back.untracked_at is None and back.report_hash == "h1"
+    assert ids(due_cases([back], NOW + timedelta(minutes=1), min_poll_interval=15)) == [back.case_id]

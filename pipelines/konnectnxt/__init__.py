@@ -12,10 +12,12 @@ from dlt.extract import materialize_schema_item
 from dlt.sources import DltResource
 
 from .client import FetchOutcome, RequestCounters, fetch_reports
+from .every_404 import EveryAnswer404
 from .polling import PolledCase, PollingRules, RunStats, StoredChecks, poll_outcome
+from .progress import reported_as_they_come
 from .schedule import TrackedCase
 from .schema_settings import keep_values_as_sent
-from .settings import POLLED_BATCH_SIZE, SOURCE_NAME
+from .settings import EVERY_404_MIN_ANSWERS, POLLED_BATCH_SIZE, SOURCE_NAME
 from .table_spec import TOMBSTONE_COLUMN, Table
 from .tables import (
     ALWAYS_CREATED,
@@ -81,8 +83,13 @@ def polled_cases(
     if stats.on_progress:
         stats.on_progress(0, stats.due)
     batch: list[PolledCase] = []
+    # A wrong base_url answers 404 to everything: such a run's 404s count toward no case.
+    every_404 = EveryAnswer404(EVERY_404_MIN_ANSWERS)
     try:
-        for done, outcome in enumerate(fetch_reports(client, list(by_id), workers), start=1):
+        outcomes = every_404.outcomes(
+            reported_as_they_come(fetch_reports(client, list(by_id), workers), stats.due, stats.on_progress)
+        )
+        for outcome in outcomes:
             polled = poll_outcome(
                 by_id[outcome.case_id], outcome, rules, stats.run_id, stored_checks.get(outcome.case_id)
             )
@@ -93,12 +100,11 @@ def polled_cases(
             if len(batch) >= POLLED_BATCH_SIZE:
                 yield batch
                 batch = []
-            if stats.on_progress:
-                stats.on_progress(done, stats.due)
         if batch:
             yield batch
     finally:
         stats.requests, stats.retries = client.counters.requests, client.counters.retries
+        stats.every_answer_404 = every_404.dropped
 
 
 def table_rows(batch: list[PolledCase], table: Table, vendor_columns: VendorColumnLimit | None = None) -> Iterator[Any]:

@@ -19,7 +19,7 @@ from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
 from .config_checks import MAX_SECONDS, in_range, is_zone, positive_seconds, seconds_list
-from .config_providers import refuse_misplaced_secrets, unknown_key_warnings
+from .config_providers import refuse_misplaced_secrets, refuse_unreadable_settings, unknown_key_warnings
 from .errors import ConfigurationError
 from .pii import PII_MODES
 from .polling import PollingRules
@@ -90,6 +90,10 @@ SETTINGS = {
         f"a number of hours >= 0, at most {MAX_SECONDS // 3600} (10 years)",
     ),
     "lock_wait_seconds": Setting("how long a run waits for another process to let go of the DuckDB file", _SECONDS),
+    "health_max_age_minutes": Setting(
+        "--status exits 0 only when the last run succeeded (exit 0 or 1) within this many minutes",
+        f"a number of minutes > 0, at most {MAX_SECONDS // 60} (10 years)",
+    ),
     "sla_days": Setting(
         'days per check type before sla_breaches lists a check; "default" covers the rest',
         f'a table of check type to days from 0 to {MAX_SECONDS // 86400} with a "default" key, '
@@ -141,6 +145,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
     retry_max_delay: float = 60
     not_found_after_hours: float = 72
     lock_wait_seconds: float = 60
+    # A cron run every 10 to 60 minutes: two hours without a good run is worth an alert.
+    health_max_age_minutes: float = 120
     sla_days: dict[str, float] = dataclasses.field(
         default_factory=lambda: {
             "default": 7,
@@ -183,6 +189,8 @@ class KonnectNxtConfiguration(BaseConfiguration):
             "lock_wait_seconds": in_range(self.lock_wait_seconds, 0, MAX_SECONDS),
             "report_timezone": is_zone(self.report_timezone),
             "max_vendor_columns": 0 <= self.max_vendor_columns <= MAX_VENDOR_COLUMNS,
+            "health_max_age_minutes": in_range(self.health_max_age_minutes, 0, MAX_SECONDS / 60)
+            and self.health_max_age_minutes > 0,
             "pii": self.pii in PII_MODES,
             "sla_days": "default" in self.sla_days
             and all(in_range(v, 0, MAX_SECONDS / 86400) for v in self.sla_days.values()),
@@ -224,6 +232,7 @@ class KonnectNxtConfiguration(BaseConfiguration):
 def load_configuration(require_api_key: bool = True) -> KonnectNxtConfiguration:
     """Resolve and validate the configuration; any problem is one ConfigurationError line."""
     try:
+        refuse_unreadable_settings()
         refuse_misplaced_secrets(SECTIONS, [key for key, setting in SETTINGS.items() if setting.secret])
         configuration = resolve_configuration(KonnectNxtConfiguration(), sections=SECTIONS)
     except TomlProviderReadException as exc:

@@ -2,6 +2,7 @@
 
 import difflib
 import os
+import stat
 from collections.abc import Collection
 from typing import NamedTuple
 
@@ -40,6 +41,46 @@ def provided_keys(sections: tuple[str, ...]) -> list[ProvidedKey]:
             if isinstance(node, dict):
                 found.extend(ProvidedKey(key, key, provider.name, provider.supports_secrets) for key in node)
     return found
+
+
+def refuse_unreadable_settings() -> None:
+    """Raise ConfigurationError naming a settings folder or file that exists but cannot be read.
+
+    dlt skips what it cannot read without a word: the run would go on with defaults, another
+    database and another `pii` mode than configured.
+    """
+    for provider in dlt.config.config_providers:
+        if isinstance(provider, BaseDocProvider):
+            for path in getattr(provider, "locations", None) or []:
+                _refuse_unreadable(os.path.dirname(path), folder=True)
+                _refuse_unreadable(path, folder=False)
+
+
+def _refuse_unreadable(path: str, folder: bool) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    expected, kind = (stat.S_ISDIR, "folder") if folder else (stat.S_ISREG, "file")
+    if not expected(mode):
+        raise _unreadable(path, f"it is not a {kind}")
+    try:
+        if folder:
+            os.listdir(path)
+        else:
+            with open(path, "rb") as handle:
+                handle.read(1)
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+
+
+def _unreadable(path: str, reason: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"the settings in {path} cannot be read: {reason}; make it readable by the account that runs "
+        "the pipeline (it would otherwise run without them, on defaults)"
+    )
 
 
 def refuse_misplaced_secrets(sections: tuple[str, ...], secret_keys: Collection[str]) -> None:

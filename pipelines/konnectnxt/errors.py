@@ -33,6 +33,10 @@ class ApiUnreachable(BgvError):
     """No request of the run got an answer, or the API stopped answering in the middle of it."""
 
 
+class WrongBaseUrl(BgvError):
+    """Every request of the run answered 404: the URL, not the cases, is wrong."""
+
+
 class RunLocked(BgvError):
     """Another run of the same pipeline holds the lock."""
 

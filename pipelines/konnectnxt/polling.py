@@ -83,7 +83,8 @@ class RunStats:
     newly_completed: int = 0
     failed: int = 0
     unparsed_completed_at: int = 0
-    failures: list[str] = field(default_factory=list)
+    # (case id, error) of each failed case: logged folded by kind (log_digest.py).
+    failures: list[tuple[str, str]] = field(default_factory=list)
     status_changes: Counter = field(default_factory=Counter)
     rows: Counter = field(default_factory=Counter)
     marked_not_found: list[str] = field(default_factory=list)
@@ -97,6 +98,8 @@ class RunStats:
     # those of them that are open again.
     rechecked: int = 0
     reopened: int = 0
+    # Requests of a run that got nothing but 404s, none of which counted (see every_404.py).
+    every_answer_404: int = 0
     on_progress: Callable[[int, int], None] | None = None
 
     def count(self, polled: PolledCase) -> None:
@@ -111,7 +114,7 @@ class RunStats:
             self.kept_out += polled.kept_out
             if after.last_report_at != before.last_report_at:  # an answer kept out still returned a report
                 self.reported_at[polled.case_id] = after.last_report_at
-            self.failures.append(f"{polled.case_id}: {polled.error}")
+            self.failures.append((polled.case_id, polled.error))
             if after.not_found_at is not None:
                 self.marked_not_found.append(polled.case_id)
             return

@@ -12,8 +12,8 @@ from .settings import TERMINAL_STATUSES
 from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES, TABLES, TRACKED_CASES
 from .warehouse import Warehouse
 
-# Terminal in any case and spacing, as schedule.is_terminal decides.
-_OPEN = "(t.last_status is null or lower(trim(t.last_status)) not in ({}))".format(
+# An open case of `tracked_cases t`: terminal in any case and spacing, as schedule.is_terminal decides.
+OPEN_CASE = "(t.last_status is null or lower(trim(t.last_status)) not in ({}))".format(
     ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
 )
 
@@ -41,7 +41,7 @@ def read_tracked_cases(
         return _tracked_cases_where(warehouse, "t.not_found_at is null", tracked_columns)
     stored_mode = "coalesce(t.pii_mode, 'keep')" if "pii_mode" in tracked_columns else "'keep'"
     quoted = pii_mode.replace("'", "''")
-    wanted = [_OPEN, f"{stored_mode} <> '{quoted}'"]
+    wanted = [OPEN_CASE, f"{stored_mode} <> '{quoted}'"]
     if also:  # ids are validated 32-hex strings, safe to inline
         wanted.append("t.case_id in ({})".format(", ".join(f"'{case_id}'" for case_id in sorted(also))))
     params: list = []
@@ -63,6 +63,19 @@ def read_tracked_cases(
 
 def read_not_found_cases(warehouse: Warehouse) -> list[TrackedCase]:
     return _tracked_cases_where(warehouse, "t.not_found_at is not null")
+
+
+def read_untracked_cases(warehouse: Warehouse) -> list[TrackedCase]:
+    """Cases --untrack stopped polling."""
+    return _tracked_cases_where(warehouse, "t.untracked_at is not null")
+
+
+def read_cases(warehouse: Warehouse, case_ids: list[str]) -> list[TrackedCase]:
+    """The tracked cases among `case_ids` (validated 32-hex ids), whatever their state."""
+    if not case_ids:
+        return []
+    listed = ", ".join(f"'{case_id}'" for case_id in case_ids)
+    return _tracked_cases_where(warehouse, f"t.case_id in ({listed})")
 
 
 def _tracked_cases_where(
@@ -130,13 +143,14 @@ def stored_checks(warehouse: Warehouse, case_ids: list[str]) -> dict[str, list[S
 
 
 def tracked_case_counts(warehouse: Warehouse) -> dict[str, int]:
-    """How many cases are tracked, open (pollable) and marked not found."""
+    """How many cases are tracked, open (pollable), marked not found and untracked (--untrack)."""
     rows = warehouse.query(
-        f"select count(*), count(*) filter (where t.not_found_at is null and {_OPEN}), "
-        "count(*) filter (where t.not_found_at is not null) from {tracked_cases} t",
+        f"select count(*), count(*) filter (where t.not_found_at is null and t.untracked_at is null and {OPEN_CASE}), "
+        "count(*) filter (where t.not_found_at is not null), count(*) filter (where t.untracked_at is not null) "
+        "from {tracked_cases} t",
     )
-    total, open_cases, not_found = rows[0] if rows else (0, 0, 0)
-    return {"tracked": total, "open": open_cases, "not_found": not_found}
+    total, open_cases, not_found, untracked_cases = rows[0] if rows else (0, 0, 0, 0)
+    return {"tracked": total, "open": open_cases, "not_found": not_found, "untracked": untracked_cases}
 
 
 def earliest_added_at(warehouse: Warehouse, source: str) -> datetime | None:

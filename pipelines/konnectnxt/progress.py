@@ -3,9 +3,21 @@
 import logging
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from typing import TextIO, TypeVar
 
 logger = logging.getLogger("bgv")
+Item = TypeVar("Item")
+
+
+def reported_as_they_come(
+    items: Iterator[Item], total: int, on_progress: Callable[[int, int], None] | None
+) -> Iterator[Item]:
+    """The items, calling `on_progress(done, total)` as each arrives (before anything holds it back)."""
+    for done, item in enumerate(items, start=1):
+        if on_progress:
+            on_progress(done, total)
+        yield item
 
 
 class FetchProgress:

@@ -19,11 +19,13 @@ from .errors import (
     BgvError,
     CaseIdInputError,
     RunTimeLimit,
+    WrongBaseUrl,
     describe,
     interrupted_exit_code,
     interruption,
 )
 from .forget import complete_interrupted_forget, forgotten_ids, unforget
+from .log_digest import failure_lines, first_lines, forgotten_lines, not_found_line
 from .politeness import ledger_path, recently_discarded_reports, remember_discarded_reports
 from .polling import RunStats
 from .polling_state import (
@@ -31,13 +33,14 @@ from .polling_state import (
     known_case_ids,
     read_not_found_cases,
     read_tracked_cases,
+    read_untracked_cases,
     stored_checks,
     table_row_counts,
     tracked_case_counts,
 )
 from .run_lock import run_lock
 from .run_report import RunReport, record_run, record_run_when_possible
-from .schedule import TrackedCase, due_cases, new_registrations, revived, with_future_times_as_now
+from .schedule import TrackedCase, due_cases, new_registrations, revived, tracked_again, with_future_times_as_now
 from .schema_changes import record_schema_changes, summary_lines, vendor_column_limit
 from .self_check import check_stored_reports
 from .settings import DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
@@ -58,6 +61,7 @@ class RunRequest:
     refresh_completed: bool = False
     demo: bool = False
     forget: Sequence[str] = ()
+    retry_not_found: bool = False
 
     @property
     def pipeline_name(self) -> str:
@@ -88,7 +92,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         report.destination, report.dataset = warehouse.label, warehouse.dataset
         try:
             report.notes.extend(warehouse.notes + prepare_warehouse(warehouse))
-            register(warehouse, batch, report)
+            register(warehouse, batch, report, retry_not_found=request.retry_not_found)
             due = pick_due(warehouse, request, configuration, report)
             if demo:
                 demo.start_cases(earliest_added_at(warehouse, DEMO_SOURCE))
@@ -96,6 +100,8 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
             report.requests_sent = client.sent_at
             fetch_and_load(warehouse, due, client, configuration, report)
             raise_when_the_api_was_not_answering(client)
+            if report.stats.every_answer_404:
+                raise WrongBaseUrl(f"every request answered 404: check base_url ({endpoint.base_url})")
         except BgvError as exc:
             if isinstance(exc, AuthenticationFailed) and report.stats.reported_at:
                 remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
@@ -129,32 +135,43 @@ def admit_ids(request: RunRequest, configuration: KonnectNxtConfiguration) -> Ca
             batch.add(case_id, DEMO_SOURCE)
     else:
         add_config_ids(batch, configuration.case_ids)
-    for problem in batch.problems:
-        logger.warning("skipped %s", problem)
+    for line in first_lines(batch.problems):
+        logger.warning("skipped %s", line)
     return batch
 
 
-def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport) -> None:
+def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport, retry_not_found: bool = False) -> None:
     """Store the ids new to the warehouse (and those named again with --case-id) before any request.
 
-    Runs after pending data is loaded: a forget that pending data predates must not be undone by it.
+    A case marked not found is polled again when named with --case-id, or with every other one under
+    --retry-not-found; an untracked one only when named with --case-id. Runs after pending data is
+    loaded: a forget that pending data predates must not be undone by it.
     """
     forgotten = forgotten_ids(warehouse) & set(batch.sources)
     comeback_ids = [case_id for case_id in forgotten if batch.sources[case_id] == FLAG_SOURCE]
+    skipped: dict[str, list[str]] = {}
     for case_id in sorted(forgotten - set(comeback_ids)):
-        source = batch.sources.pop(case_id)
-        report.note(f"skipped forgotten case {case_id} from {source}: only --case-id tracks it again")
+        skipped.setdefault(batch.sources.pop(case_id), []).append(case_id)
+    for line in forgotten_lines(skipped):
+        report.note(line)
     if comeback_ids:
         unforget(warehouse, comeback_ids)
     registrations = new_registrations(batch.sources, known_case_ids(warehouse), datetime.now(UTC))
-    comebacks = [
-        revived(case) for case in read_not_found_cases(warehouse) if batch.sources.get(case.case_id) == FLAG_SOURCE
-    ]
+    named = {case_id for case_id, source in batch.sources.items() if source == FLAG_SOURCE}
+    comebacks = {
+        case.case_id: revived(case)
+        for case in read_not_found_cases(warehouse)
+        if retry_not_found or case.case_id in named
+    }
+    for case in read_untracked_cases(warehouse):
+        if case.case_id in named:
+            comebacks[case.case_id] = tracked_again(comebacks.get(case.case_id, case))
     if registrations or comebacks:
         logger.info("registering %d new case id(s), tracking %d again", len(registrations), len(comebacks))
-        warehouse.load(case_registry([case.row() for case in registrations + comebacks]), log_level=logging.DEBUG)
+        rows = [case.row() for case in registrations + list(comebacks.values())]
+        warehouse.load(case_registry(rows), log_level=logging.DEBUG)
     report.registered = len(registrations)
-    report.revived = [case.case_id for case in comebacks]
+    report.revived = sorted(comebacks)
 
 
 def pick_due(
@@ -243,15 +260,10 @@ def fetch_and_load(
             deadline.cancel()
         changes = record_schema_changes(warehouse, load_info, report.stats.run_id)
         report.schema_lines = vendor_columns.summary_lines() + summary_lines(changes)
-        for failure in report.stats.failures:
-            logger.warning("case %s", failure)
-        for case_id in report.stats.marked_not_found:
-            logger.warning(
-                "case %s marked not found after %g h of 404s; no longer polled (--case-id %s tracks it again)",
-                case_id,
-                configuration.not_found_after_hours,
-                case_id,
-            )
+        for line in failure_lines(report.stats.failures):
+            logger.warning("%s", line)
+        if report.stats.marked_not_found:
+            logger.warning("%s", not_found_line(report.stats.marked_not_found, configuration.not_found_after_hours))
         out_of_time = deadline.reached.is_set()
     report.table_rows = table_row_counts(warehouse)
     if out_of_time:

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from .settings import TERMINAL_STATUSES
+from .settings import NOT_FOUND_MIN_ATTEMPTS, TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class TrackedCase:
     last_report_at: datetime | None = None
     # When we first saw the case terminal since it last was open (None while open): re-checks count from it.
     terminal_seen_at: datetime | None = None
+    # 404 answers since first_not_found_at: marking not found needs several, not only the hours.
+    not_found_attempts: int = 0
+    # Set by --untrack: no longer polled, data kept; --case-id tracks it again.
+    untracked_at: datetime | None = None
     # Read from `cases`, not stored in `tracked_cases` (see FROM_CASES):
     first_seen_at: datetime | None = None
     last_fetched_at: datetime | None = None
@@ -94,7 +98,7 @@ def due_cases(
     polite_after = now - timedelta(seconds=min_poll_interval)
     due = []
     for case in tracked:
-        if case.not_found_at is not None:
+        if case.not_found_at is not None or case.untracked_at is not None:
             continue
         if case.reported_at is not None and case.reported_at > polite_after:
             continue
@@ -207,6 +211,7 @@ def after_report(
         report_hash=fingerprint,
         first_not_found_at=None,
         not_found_at=None,
+        not_found_attempts=0,
         pii_mode=pii_mode,
         last_report_at=polled_at,
         terminal_seen_at=((case.terminal_since if was_terminal else None) or polled_at) if terminal else None,
@@ -251,14 +256,23 @@ def after_failure(
 ) -> TrackedCase:
     """Bookkeeping after a failed fetch: report data untouched, retry later on a growing backoff.
 
-    An id that has answered nothing but 404 for `not_found_after` is marked not found and no longer
-    polled; a report at any point ends the streak.
+    An id that has answered nothing but 404 for `not_found_after`, and at least NOT_FOUND_MIN_ATTEMPTS
+    times, is marked not found and no longer polled: a clock that jumps ahead cannot do it alone. A case
+    that ever returned a report is never marked: its 404s are failures with backoff.
     """
     failures = case.consecutive_failures + 1
     first_not_found_at = case.first_not_found_at
-    if http_status == 404 and first_not_found_at is None:
-        first_not_found_at = polled_at
-    not_found = http_status == 404 and polled_at - first_not_found_at >= not_found_after
+    not_found_attempts = case.not_found_attempts
+    if http_status == 404:
+        first_not_found_at = first_not_found_at or polled_at
+        not_found_attempts += 1
+    not_found = (
+        http_status == 404
+        and case.reported_at is None
+        and case.first_seen_at is None
+        and not_found_attempts >= NOT_FOUND_MIN_ATTEMPTS
+        and polled_at - first_not_found_at >= not_found_after
+    )
     return replace(
         case,
         last_polled_at=polled_at,
@@ -266,13 +280,31 @@ def after_failure(
         consecutive_failures=failures,
         last_error=error,
         first_not_found_at=first_not_found_at,
+        not_found_attempts=not_found_attempts,
         not_found_at=polled_at if not_found else None,
     )
 
 
 def revived(case: TrackedCase) -> TrackedCase:
-    """A case marked not found, tracked again because the user named it with `--case-id`."""
-    return replace(case, not_found_at=None, first_not_found_at=None, next_poll_at=None, consecutive_failures=0)
+    """A case marked not found, polled again: named with `--case-id`, or by `--retry-not-found`."""
+    return replace(
+        case,
+        not_found_at=None,
+        first_not_found_at=None,
+        not_found_attempts=0,
+        next_poll_at=None,
+        consecutive_failures=0,
+    )
+
+
+def tracked_again(case: TrackedCase) -> TrackedCase:
+    """An untracked case (`--untrack`) named with `--case-id` again: polled from now on."""
+    return replace(case, untracked_at=None, next_poll_at=None)
+
+
+def untracked(case: TrackedCase, at: datetime) -> TrackedCase:
+    """The case no longer polled (`--untrack`); everything stored about it stays."""
+    return replace(case, untracked_at=at)
 
 
 def new_registrations(sources: dict[str, str], known_case_ids: Iterable[str], added_at: datetime) -> list[TrackedCase]:

@@ -23,3 +23,9 @@ DUCKDB_STORAGE_VERSION = "v1.5.0"
 PARALLEL_NORMALIZE_FROM = 2000
 # Polled cases travel to the table resources in batches: dlt's cost per item dominated otherwise.
 POLLED_BATCH_SIZE = 250
+
+# Marking an id not found needs this many 404 answers as well as `not_found_after_hours` of them.
+NOT_FOUND_MIN_ATTEMPTS = 5
+# A run in which every answer was a 404, and at least this many came, points at a wrong base_url: its
+# 404s count toward no case's not-found clock.
+EVERY_404_MIN_ANSWERS = 5

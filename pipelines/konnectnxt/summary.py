@@ -1,14 +1,20 @@
-"""The summaries the command line prints: what a run, a --forget or a --rebuild did."""
+"""The summaries the command line prints: what a run, a --forget, an --untrack or a --rebuild did.
+
+Each first line starts with the time, as every log line does.
+"""
 
 from .duckdb_file import cli_command
 from .forget import ForgetReport
+from .log_digest import examples, first_lines
 from .rebuild import RebuildReport
 from .run_report import RunReport
+from .timestamps import timestamp
+from .untrack import UntrackReport
 
 
 def format_summary(report: RunReport) -> str:
     stats = report.stats
-    lines = [f"bgv run {stats.run_id[:8]} (pipeline {report.pipeline_name})"]
+    lines = [f"{timestamp(report.started_at)} bgv run {stats.run_id[:8]} (pipeline {report.pipeline_name})"]
     tracked = report.tracked
     if not tracked.get("tracked"):
         lines += [
@@ -19,6 +25,7 @@ def format_summary(report: RunReport) -> str:
         lines += [
             f"  tracked cases:   {tracked['tracked']} ({tracked['open']} open"
             + (f", {tracked['not_found']} not found" if tracked["not_found"] else "")
+            + (f", {tracked['untracked']} untracked" if tracked.get("untracked") else "")
             + ")"
             + (f", {report.registered} newly registered" if report.registered else "")
             + (f", {len(report.revived)} tracked again" if report.revived else ""),
@@ -48,7 +55,7 @@ def format_summary(report: RunReport) -> str:
         if stats.marked_not_found:
             lines.append(
                 f"  marked not found: {len(stats.marked_not_found)} (only 404s since long enough; no longer polled; "
-                "--case-id ID tracks one again): " + ", ".join(stats.marked_not_found)
+                f"--retry-not-found polls them again): {examples(stats.marked_not_found)}"
             )
         if stats.unparsed_completed_at:
             lines.append(
@@ -59,7 +66,7 @@ def format_summary(report: RunReport) -> str:
     lines.extend(f"  {line}" for line in report.schema_lines)
     if report.views_failed:
         lines.append(f"  views not created: {', '.join(report.views_failed)} (see the warnings above)")
-    for problem in report.input_problems:
+    for problem in first_lines(report.input_problems):
         lines.append(f"  skipped input: {problem}")
     for note in report.notes:
         lines.append(f"  note: {note}")
@@ -78,7 +85,7 @@ def format_summary(report: RunReport) -> str:
 
 
 def format_forget_summary(report: ForgetReport) -> str:
-    lines = [f"bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
+    lines = [f"{timestamp()} bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
     if report.no_warehouse:
         lines.append(f"  no warehouse at {report.destination}: nothing to forget (nothing was created)")
         return "\n".join(lines)
@@ -94,7 +101,7 @@ def format_forget_summary(report: ForgetReport) -> str:
 
 
 def format_rebuild_summary(report: RebuildReport) -> str:
-    lines = [f"bgv rebuild (pipeline {report.pipeline_name}, database {report.destination})"]
+    lines = [f"{timestamp()} bgv rebuild (pipeline {report.pipeline_name}, database {report.destination})"]
     lines.append(f"  rebuilt {report.cases} case(s) from raw_reports, without any API request")
     if report.kept_out:
         lines.append(
@@ -110,4 +117,18 @@ def format_rebuild_summary(report: RebuildReport) -> str:
         )
     lines.extend(f"  {line}" for line in report.schema_lines)
     lines.append("  kept as they were: history, polling state (tracked_cases), fetch_errors")
+    return "\n".join(lines)
+
+
+def format_untrack_summary(report: UntrackReport) -> str:
+    lines = [f"{timestamp()} bgv untrack (pipeline {report.pipeline_name}, database {report.destination})"]
+    if report.no_warehouse:
+        lines.append(f"  no warehouse at {report.destination}: nothing is tracked (nothing was created)")
+        return "\n".join(lines)
+    for case_id in report.untracked:
+        lines.append(f"  {case_id}: no longer polled; its data is kept (--case-id {case_id} tracks it again)")
+    for case_id in report.already_untracked:
+        lines.append(f"  {case_id}: was untracked already")
+    for case_id in report.not_tracked:
+        lines.append(f"  {case_id}: not tracked here: nothing to do")
     return "\n".join(lines)
