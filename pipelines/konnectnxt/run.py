@@ -1,7 +1,6 @@
 """One pipeline run as named steps: admit ids, register them, pick what is due, fetch and load, record the run."""
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from . import ReportClient, case_registry, konnectnxt
 from .case_ids import DEMO_SOURCE, FLAG_SOURCE, CaseIdBatch, add_config_ids, add_file_ids, add_flag_ids
 from .client import KonnectNxtClient
+from .clock_skew import with_future_times_as_now
 from .config import KonnectNxtConfiguration, load_configuration, warn_about_configuration
 from .errors import (
     EXIT_INTERNAL_ERROR,
@@ -38,9 +38,10 @@ from .polling_state import (
     table_row_counts,
     tracked_case_counts,
 )
+from .run_deadline import RunDeadline
 from .run_lock import run_lock
 from .run_report import RunReport, record_run, record_run_when_possible
-from .schedule import TrackedCase, due_cases, new_registrations, revived, tracked_again, with_future_times_as_now
+from .schedule import TrackedCase, due_cases, new_registrations, revived, tracked_again
 from .schema_changes import record_schema_changes, summary_lines, vendor_column_limit
 from .self_check import check_stored_reports
 from .settings import DEMO_PIPELINE_NAME, PARALLEL_NORMALIZE_FROM, PIPELINE_NAME
@@ -272,25 +273,6 @@ def fetch_and_load(
             f"{report.stats.not_requested} due case(s) not requested; what was fetched is loaded, "
             "the next run polls the rest"
         )
-
-
-class RunDeadline:
-    """Stops the client's requests once the run has lasted `seconds` since it started."""
-
-    def __init__(self, client: ReportClient, started_at: datetime, seconds: float) -> None:
-        self.client = client
-        self.reached = threading.Event()
-        remaining = seconds - (datetime.now(UTC) - started_at).total_seconds()
-        self._timer = threading.Timer(max(0.0, remaining), self._stop)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _stop(self) -> None:
-        self.reached.set()
-        self.client.stop()
-
-    def cancel(self) -> None:
-        self._timer.cancel()
 
 
 def raise_when_the_api_was_not_answering(client: KonnectNxtClient) -> None:
