@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         if full := no_space_left(exc, fallback=os.environ["DLT_DATA_DIR"]):
             if args.verbose:
                 print(redact(traceback.format_exc()), file=sys.stderr)
-            print(f"bgv: {NoSpaceLeft(full)}", file=sys.stderr)
+            say(f"bgv: {NoSpaceLeft(full)}")
             return NoSpaceLeft.exit_code
         path = write_last_error(request.pipeline_name)
         if args.verbose:

@@ -300,3 +300,13 @@ def in_process(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
             )
     finally:
         context.reload(original)
+
+
+def bgv_lines(stderr: str) -> list[str]:
+    """The `bgv: ...` lines of stderr (the final word of a run), without their time prefix."""
+    lines = []
+    for line in stderr.splitlines():
+        time, _, rest = line.partition(" ")
+        if rest.startswith("bgv: ") and time[:4].isdigit():
+            lines.append(rest)
+    return lines

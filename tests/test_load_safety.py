@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, assert_no_duplicates
+from conftest import Project, assert_no_duplicates, bgv_lines
 from konnectnxt.demo.sandbox import Fault
 from konnectnxt.errors import is_environmental, no_space_left
 
@@ -72,9 +72,9 @@ class Warehouse:
 def assert_one_no_space_line(result, path_prefix: Path) -> None:
     assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    bgv_lines = [line for line in result.stderr.splitlines() if line.startswith("bgv: ")]
-    assert len(bgv_lines) == 1 and bgv_lines[0].startswith(NO_SPACE_LINE), result.stderr[-3000:]
-    assert bgv_lines[0][len(NO_SPACE_LINE) :].startswith(str(path_prefix)), bgv_lines[0]
+    final = bgv_lines(result.stderr)
+    assert len(final) == 1 and final[0].startswith(NO_SPACE_LINE), result.stderr[-3000:]
+    assert final[0][len(NO_SPACE_LINE) :].startswith(str(path_prefix)), final[0]
 
 
 def assert_state_tells_the_truth(project: Project | Warehouse, case_ids: list[str]) -> None:
@@ -183,8 +183,8 @@ def test_a_run_still_fetching_after_max_run_seconds_loads_what_it_has_records_th
     took = time.monotonic() - started
 
     assert result.returncode == 1, result.stderr[-2000:]
-    bgv_lines = [line for line in result.stderr.splitlines() if line.startswith("bgv: ")]
-    assert len(bgv_lines) == 1 and bgv_lines[0].startswith("bgv: max_run_seconds = 4 reached"), result.stderr
+    final = bgv_lines(result.stderr)
+    assert len(final) == 1 and final[0].startswith("bgv: max_run_seconds = 4 reached"), result.stderr
     assert took < 4 + 15
     requested = {record.case_id for record in sandbox.requests}
     assert 0 < len(requested) < len(case_ids)

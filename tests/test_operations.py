@@ -29,7 +29,14 @@ def ids(count: int, offset: int = 0) -> list[str]:
 
 def serve(sandbox, case_ids, status="in_progress"):
     for case_id in case_ids:
-        sandbox.add_case(case_id, {"status": status, "result": "pending", "checks": [{"type": "criminal"}]})
+        sandbox.add_case(
+            case_id,
+            {
+                "status": status,
+                "result": "pending",
+                "checks": [{"type": "criminal", "status": "in_progress", "result": None}],
+            },
+        )
 
 
 def ids_file(project: Project, case_ids: list[str]) -> str:

@@ -61,14 +61,14 @@ class SelfCheck:
 
 
 def check_stored_reports(warehouse: Warehouse) -> SelfCheck:
-    """Two queries: tracked cases that were fetched (a report hash, a last report) and have no `cases`
-    row; report rows of untracked ids."""
+    """Two queries: tracked cases whose report was applied (a report hash) and have no `cases` row;
+    report rows of untracked ids. A case whose reports were all kept out (shape changed) has none."""
     history = CASE_STATUS_HISTORY.name
     missing = warehouse.query(
         f"""
         with missing as (
             select t.case_id from {{tracked_cases}} t
-            where (t.report_hash is not null or t.last_report_at is not null) and t.not_found_at is null
+            where t.report_hash is not null and t.not_found_at is null
                 and not exists (select 1 from {{cases}} c where c.case_id = t.case_id)
         ),
         seen as (
