@@ -1,17 +1,21 @@
 """Load KonnectNXT background-verification reports into the warehouse; run it from cron.
 
 Each run registers the case ids it is given, polls the tracked cases that are due (open cases on a
-backoff; terminal ones never again), loads them into the `konnectnxt` dataset and prints a summary.
+backoff; terminal ones only on their re-checks), loads them into the `konnectnxt` dataset and prints a
+summary.
 
 exit codes:
   0  every due case was fetched and loaded
-  1  partial: at least one case failed (see konnectnxt.fetch_errors), an input line held a bad id,
-     or the fetching went on past max_run_seconds (what was fetched is loaded)
-  2  nothing fetched: usage or configuration error, unusable input file or --case-id, another run
-     in progress, unusable destination, no space left on device, authentication failed, or every
-     request answered 404
-  --status: 0 the last run succeeded within health_max_age_minutes, 1 it failed or is older, 2 no warehouse
+  1  partial: at least one case failed or its report was kept out (see konnectnxt.fetch_errors), an
+     input line held a bad id, a view could not be created, or the fetching went on past
+     max_run_seconds (what was fetched is loaded)
+  2  nothing (more) fetched: usage or configuration error, unusable input file or --case-id, another
+     run in progress, unusable destination, no space left on device, authentication failed, every
+     request answered 404, cannot reach the API, or the API stopped answering (what came is loaded)
   3  unexpected internal error (traceback in <pipelines_dir>/<pipeline>/last_error.log)
+  130, 143  interrupted (Ctrl-C, SIGTERM)
+  --status: 0 the last run succeeded within health_max_age_minutes, 1 it failed or is older,
+     2 no warehouse (or it cannot be read)
 """
 
 import argparse
@@ -228,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     except BgvError as exc:
         if args.verbose:
             logger.debug("detail", exc_info=True)
+        if (loaded := getattr(exc, "report", None)) is not None:
+            print(format_summary(loaded))
         full = no_space_left(exc)
         say(redact(f"bgv: {NoSpaceLeft(full) if full else exc}"))
         return exc.exit_code

@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from conftest import TEST_API_KEY
+from conftest import TEST_API_KEY, bgv_lines
 from konnectnxt.client import KonnectNxtClient, fetch_reports
 from konnectnxt.demo.sandbox import Fault, Sandbox
 
@@ -193,3 +193,34 @@ def test_the_demo_reaches_its_local_sandbox_whatever_the_proxy_settings(project)
     env = {name: dead_proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")}
     result = project.run("--demo", env=env)
     assert result.returncode == 0, result.stderr  # exit 1 if any case failed
+
+
+def test_a_run_whose_api_stops_answering_loads_what_came_records_the_run_and_exits_2(project, sandbox):
+    case_ids = [f"{index:032x}" for index in range(1, 31)]
+    answering = set(case_ids[:4])
+    for case_id in case_ids:
+        sandbox.add_case(case_id, REPORT)
+        if case_id not in answering:
+            sandbox.add_fault(Fault("hang", case_id, times=None, delay=3))
+    listed = project.root / "ids.txt"
+    listed.write_text("\n".join(case_ids), encoding="utf-8")
+    limits = {
+        "SOURCES__KONNECTNXT__REQUEST_TIMEOUT": "0.3",
+        "SOURCES__KONNECTNXT__MAX_ATTEMPTS": "1",
+        "SOURCES__KONNECTNXT__WORKERS": "1",
+    }
+    started = time.monotonic()
+    result = project.run("--cases-file", str(listed), env=limits)
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    final = bgv_lines(result.stderr)
+    assert len(final) == 1 and final[0].startswith(f"bgv: the API stopped answering: {host_of(sandbox)}: "), final
+    assert time.monotonic() - started < 30
+    assert len({record.case_id for record in sandbox.requests}) < len(case_ids)  # it stopped requesting
+    answered = {record.case_id for record in sandbox.requests if record.status == 200}
+    loaded = {row[0] for row in project.query("select case_id from konnectnxt.cases")}
+    assert loaded == answered and "bgv run" in result.stdout
+    tracked = project.query("select count(*) from konnectnxt.tracked_cases")[0][0]
+    assert tracked == len(case_ids)  # every id handed over is kept for the next run
+    runs = project.query("select exit_code, error from konnectnxt.runs")
+    assert len(runs) == 1 and runs[0][0] == 2 and "stopped answering" in runs[0][1]

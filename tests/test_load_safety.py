@@ -152,6 +152,8 @@ def test_a_full_working_dir_disk_is_one_line_exit_2_and_the_next_run_completes_t
         env = {"DLT_DATA_DIR": str(disk)}
         first = project.run("--cases-file", ids_file(project, case_ids), env=env)
         assert_one_no_space_line(first, disk)
+        # The database has room: the failed run is in `runs`, so --status sees it.
+        assert [row[0] for row in project.query("select exit_code from konnectnxt.runs")] == [2], first.stderr
 
         enlarge(disk)
         project.env.update(env)
@@ -185,6 +187,7 @@ def test_a_run_still_fetching_after_max_run_seconds_loads_what_it_has_records_th
     assert result.returncode == 1, result.stderr[-2000:]
     final = bgv_lines(result.stderr)
     assert len(final) == 1 and final[0].startswith("bgv: max_run_seconds = 4 reached"), result.stderr
+    assert "bgv run" in result.stdout and "fetched" in result.stdout  # the summary of what was loaded
     assert took < 4 + 15
     requested = {record.case_id for record in sandbox.requests}
     assert 0 < len(requested) < len(case_ids)

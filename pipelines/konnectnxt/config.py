@@ -86,7 +86,7 @@ SETTINGS = {
     "retry_base_delay": Setting("seconds before the first retry; doubles per retry", _SECONDS),
     "retry_max_delay": Setting("cap on one retry wait, in seconds", _SECONDS),
     "not_found_after_hours": Setting(
-        "an id that has answered only 404 for this long is marked not found",
+        "an id that has answered only 404 for this long, 5 times at least, is marked not found (never one that reported)",
         f"a number of hours >= 0, at most {MAX_SECONDS // 3600} (10 years)",
     ),
     "lock_wait_seconds": Setting("how long a run waits for another process to let go of the DuckDB file", _SECONDS),

@@ -18,11 +18,13 @@ from .errors import (
     AuthenticationFailed,
     BgvError,
     CaseIdInputError,
+    NoSpaceLeft,
     RunTimeLimit,
     WrongBaseUrl,
     describe,
     interrupted_exit_code,
     interruption,
+    no_space_left,
 )
 from .forget import complete_interrupted_forget, forgotten_ids, unforget
 from .log_digest import failure_lines, first_lines, forgotten_lines, not_found_line
@@ -106,11 +108,18 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         except BgvError as exc:
             if isinstance(exc, AuthenticationFailed) and report.stats.reported_at:
                 remember_discarded_reports(ledger_path(request.pipeline_name), report.stats.reported_at)
+            if isinstance(exc, RunTimeLimit) or (isinstance(exc, ApiUnreachable) and report.stats.fetched):
+                # What was fetched is loaded: the views and the summary show it, beside the one line.
+                report.views_failed = [failure.view for failure in apply_views(warehouse)]
+                exc.report = report
             record_run(warehouse, report, configuration, exc.exit_code, str(exc))
             raise
         except BaseException as exc:
             stopped = interruption(exc)
             if stopped is None:
+                if full := no_space_left(exc, fallback=warehouse.pipeline.working_dir):
+                    record_run(warehouse, report, configuration, NoSpaceLeft.exit_code, str(NoSpaceLeft(full)))
+                    raise NoSpaceLeft(full) from exc
                 record_run(warehouse, report, configuration, EXIT_INTERNAL_ERROR, describe(exc))
                 raise
             # The requests were made: the vendor's 15 s rule holds for them whatever got loaded.

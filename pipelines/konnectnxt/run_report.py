@@ -2,6 +2,8 @@
 
 import logging
 import os
+import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -15,7 +17,7 @@ from .polling import RunStats
 from .redaction import redact
 from .run_lock import run_lock
 from .settings import DATASET_NAME
-from .tables import RunRecord
+from .tables import RUNS, RunRecord
 from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import remember_run
 
@@ -61,12 +63,9 @@ def record_run(
 ) -> None:
     """Append the run to `runs` and refresh the views' settings tables.
 
-    Best effort, as its own load package: it never changes the run's exit code, except that a full
+    Best effort, as its own load package (or one SQL insert while data is pending): it never changes the run's exit code, except that a full
     disk is said (exit 2) rather than left for the next run to find.
     """
-    if warehouse.pipeline.has_pending_data:
-        logger.debug("runs row not written: the destination still has pending data")
-        return
     stats = report.stats
     row = RunRecord(
         run_id=stats.run_id,
@@ -88,15 +87,42 @@ def record_run(
         pipeline_version=pipeline_version(),
     )
     try:
-        sla_days = {check_type: float(days) for check_type, days in configuration.sla_days.items()}
-        record = run_record(asdict(row), sla_days, configuration.report_timezone)
-        warehouse.load(record, log_level=logging.DEBUG)
+        if warehouse.pipeline.has_pending_data:
+            # A load would take the pending data first, and fail again with it: the row goes in alone.
+            insert_run_row(warehouse, asdict(row))
+        else:
+            sla_days = {check_type: float(days) for check_type, days in configuration.sla_days.items()}
+            record = run_record(asdict(row), sla_days, configuration.report_timezone)
+            warehouse.load(record, log_level=logging.DEBUG)
     except Exception as exc:  # the run's outcome matters more than its record
         logger.debug("writing the runs row failed", exc_info=True)
+        write_alone(warehouse, row)
         if full := no_space_left(exc, fallback=warehouse.label):
             raise NoSpaceLeft(full) from exc
         return
     remember_run(warehouse, row.run_id, row.finished_at)
+
+
+def write_alone(warehouse: Warehouse, row: RunRecord) -> None:
+    """After a failed load of the row (a full working dir): the row by SQL, when nothing of it is pending."""
+    try:
+        if not warehouse.pipeline.has_pending_data:
+            insert_run_row(warehouse, asdict(row))
+    except Exception:  # the database itself cannot take it either
+        logger.debug("inserting the runs row failed", exc_info=True)
+
+
+def insert_run_row(warehouse: Warehouse, row: dict) -> None:
+    """The `runs` row by one SQL insert, outside dlt's packages (dlt's own columns filled as it would)."""
+    existing = warehouse.existing_columns(RUNS.name)
+    values = {name: value for name, value in row.items() if name in existing}
+    if "_dlt_load_id" in existing:
+        values["_dlt_load_id"] = f"{time.time():.6f}"
+    if "_dlt_id" in existing:
+        values["_dlt_id"] = uuid.uuid4().hex[:14]
+    columns = ", ".join(warehouse.client.capabilities.escape_identifier(name) for name in values)
+    placeholders = ", ".join(["%s"] * len(values))
+    warehouse.query(f"insert into {{{RUNS.name}}} ({columns}) values ({placeholders})", *values.values())
 
 
 def record_run_when_possible(

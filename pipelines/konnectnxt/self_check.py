@@ -64,11 +64,13 @@ def check_stored_reports(warehouse: Warehouse) -> SelfCheck:
     """Two queries: tracked cases whose report was applied (a report hash) and have no `cases` row;
     report rows of untracked ids. A case whose reports were all kept out (shape changed) has none."""
     history = CASE_STATUS_HISTORY.name
+    # An untracked case is never due: its missing report is not repaired until it is tracked again.
+    tracked = " and t.untracked_at is null" if "untracked_at" in warehouse.existing_columns("tracked_cases") else ""
     missing = warehouse.query(
         f"""
         with missing as (
             select t.case_id from {{tracked_cases}} t
-            where t.report_hash is not null and t.not_found_at is null
+            where t.report_hash is not null and t.not_found_at is null{tracked}
                 and not exists (select 1 from {{cases}} c where c.case_id = t.case_id)
         ),
         seen as (
