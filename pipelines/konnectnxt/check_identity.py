@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .table_spec import VENDOR_OVERFLOW, Table
-from .tables import CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES
+from .tables import CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES, TABLES
 
 Row = dict[str, Any]
 StoredCheck = tuple[str, dict[str, Any]]
@@ -131,7 +131,7 @@ def with_stored_keys(tables: dict[str, list[Row]], previous: list[StoredCheck]) 
     current = dict(checks_from_rows(tables))
     positional = [row["check_key"] for row in _rows_of(tables, CHECKS)]
     renamed = dict(zip(positional, assign_check_keys(previous, [current[key] for key in positional])))
-    for table in (CHECKS, ENTRIES, CHECK_FIELDS, CHECK_DOCUMENTS):
+    for table in (CHECKS, *TABLES.check_items):  # every table made of a check's lists follows its check
         for row in _rows_of(tables, table):
             row["check_key"] = renamed.get(row["check_key"], row["check_key"])
 
