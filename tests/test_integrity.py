@@ -273,3 +273,17 @@ def test_rebuild_re_derives_the_report_tables_from_raw_reports_without_a_request
     assert project.query(
         "select candidate_name <> 'Asha' and length(candidate_name) = 64 from konnectnxt.cases limit 1"
     ) == [(True,)]
+
+
+def test_without_home_the_working_dir_stays_in_the_project_private_to_the_account(tmp_path, sandbox):
+    serve(sandbox, A)
+    project = new_project(tmp_path / "checkout", sandbox)
+    project.root.mkdir()
+    result = project.run("--case-id", A, env={"DLT_DATA_DIR": None, "HOME": None})
+    assert result.returncode == 0, result.stderr
+    working_dir = project.root / ".dlt" / "data"
+    assert (working_dir / "pipelines" / "bgv" / "state.json").is_file()
+    paths = [working_dir, *working_dir.rglob("*")]
+    assert [str(p) for p in paths if p.is_dir() and p.stat().st_mode & 0o077] == []
+    assert [str(p) for p in paths if p.is_file() and p.stat().st_mode & 0o077] == []
+    assert project.duckdb_file.stat().st_mode & 0o077 == 0

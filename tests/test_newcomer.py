@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from conftest import REPO_ROOT, Project, new_project
+from konnectnxt.duckdb_file import _unopenable
 from konnectnxt.tables import TABLES
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -172,3 +173,15 @@ def test_an_unreachable_api_on_the_very_first_run_leaves_the_suggested_query_wor
     closed = {"SOURCES__KONNECTNXT__BASE_URL": "http://127.0.0.1:9/api", "SOURCES__KONNECTNXT__MAX_ATTEMPTS": "1"}
     assert project.run("--case-id", "a" * 32, env=closed).returncode == 2
     assert project.query("select status, result, count(*) from konnectnxt.cases group by 1, 2") == []
+
+
+def test_a_file_written_by_a_newer_duckdb_is_one_line_naming_both_versions_and_what_to_do():
+    # DuckDB's own words when duckdb-cli 1.5 opened a file duckdb 2.0 wrote (from the issue).
+    message = (
+        "IO Error: Trying to read a database file with version number 69, but we can only read versions "
+        "between 64 and 68.\nThe database file was created with a newer version of DuckDB."
+    )
+    line = _unopenable("/data/bgv.duckdb", message)
+    assert "\n" not in line and "/data/bgv.duckdb" in line
+    assert "storage version 69" in line and f"duckdb {duckdb.__version__}" in line and "64 to 68" in line
+    assert "pip install -e ." in line
