@@ -58,6 +58,17 @@ def add_flag_ids(batch: CaseIdBatch, values: Iterable[str]) -> None:
             raise CaseIdInputError(f"--case-id: {exc}") from None
 
 
+def flag_case_ids(values: Iterable[str], flag: str) -> list[str]:
+    """The canonical ids named with `flag` (--forget, --untrack), deduplicated; a bad one is a usage error."""
+    case_ids = []
+    for value in values:
+        try:
+            case_ids.append(canonical_case_id(value))
+        except ValueError as exc:
+            raise CaseIdInputError(f"{flag}: {exc}") from None
+    return list(dict.fromkeys(case_ids))
+
+
 def add_config_ids(batch: CaseIdBatch, values: Iterable[Any]) -> None:
     """Add ids from `[sources.konnectnxt] case_ids`; an invalid one is a configuration error."""
     for value in values:

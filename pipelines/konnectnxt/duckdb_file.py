@@ -11,6 +11,7 @@ import dlt
 import duckdb
 from dlt.common.runtime import run_context
 
+from .destinations import destination_type
 from .errors import ConfigurationError, DestinationError
 from .settings import DEMO_DUCKDB_FILE, DEMO_PIPELINE_NAME, DUCKDB_FILE, DUCKDB_STORAGE_VERSION
 
@@ -20,6 +21,11 @@ logger = logging.getLogger("bgv")
 def project_dir() -> str:
     """Where `.dlt/` lives and relative DuckDB paths start: DLT_PROJECT_DIR, set to the repo root."""
     return run_context.active().run_dir
+
+
+def no_duckdb_file_yet(pipeline_name: str) -> bool:
+    """The warehouse is a DuckDB file that does not exist: nothing to read, erase or record in."""
+    return destination_type(pipeline_name) == "duckdb" and not os.path.exists(duckdb_path(pipeline_name))
 
 
 def duckdb_path(pipeline_name: str) -> str:

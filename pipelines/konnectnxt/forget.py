@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .case_ids import canonical_case_id
+from .case_ids import flag_case_ids
 from .config import load_configuration
-from .destinations import destination_type
-from .duckdb_file import duckdb_path
-from .errors import CaseIdInputError
+from .duckdb_file import duckdb_path, no_duckdb_file_yet
 from .run_lock import run_lock
 from .settings import DUCKDB_STORAGE_VERSION
 from .tables import FORGOTTEN_CASES, SCHEMA_CHANGES, TABLES
@@ -51,14 +49,8 @@ def intent_path(pipeline_name: str) -> Path:
 def forget_cases(pipeline_name: str, values: Sequence[str]) -> ForgetReport:
     """Delete the named cases from every table and the working dir; keep only their ids and the time."""
     configuration = load_configuration(require_api_key=False)
-    case_ids = []
-    for value in values:
-        try:
-            case_ids.append(canonical_case_id(value))
-        except ValueError as exc:
-            raise CaseIdInputError(f"--forget: {exc}") from None
-    case_ids = list(dict.fromkeys(case_ids))
-    if destination_type(pipeline_name) == "duckdb" and not os.path.exists(duckdb_path(pipeline_name)):
+    case_ids = flag_case_ids(values, "--forget")
+    if no_duckdb_file_yet(pipeline_name):
         return ForgetReport(pipeline_name, duckdb_path(pipeline_name), {}, 0, no_warehouse=True)
     intent = intent_path(pipeline_name)
     with run_lock(lock_path(pipeline_name)):

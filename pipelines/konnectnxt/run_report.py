@@ -1,7 +1,6 @@
 """What a run did: the report behind the summary, the exit code and the `runs` row it leaves."""
 
 import logging
-import os
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -10,8 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import run_record
 from .config import KonnectNxtConfiguration
-from .destinations import destination_type
-from .duckdb_file import duckdb_path
+from .duckdb_file import no_duckdb_file_yet
 from .errors import EXIT_OK, EXIT_PARTIAL, BgvError, NoSpaceLeft, no_space_left
 from .polling import RunStats
 from .redaction import redact
@@ -130,7 +128,7 @@ def record_run_when_possible(
 ) -> None:
     """Record a run that failed before opening the warehouse, if one exists and is free right now."""
     try:
-        if destination_type(report.pipeline_name) == "duckdb" and not os.path.exists(duckdb_path(report.pipeline_name)):
+        if no_duckdb_file_yet(report.pipeline_name):
             return
         with run_lock(lock_path(report.pipeline_name)), open_warehouse(report.pipeline_name, 0) as warehouse:
             report.destination = warehouse.label

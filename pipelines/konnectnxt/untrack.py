@@ -4,17 +4,14 @@ A later `--case-id` tracks such a case again; `--forget` stays the way to erase 
 """
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from . import case_registry
-from .case_ids import canonical_case_id
+from .case_ids import flag_case_ids
 from .config import load_configuration
-from .destinations import destination_type
-from .duckdb_file import duckdb_path
-from .errors import CaseIdInputError
+from .duckdb_file import duckdb_path, no_duckdb_file_yet
 from .polling_state import read_cases
 from .run_lock import run_lock
 from .schedule import untracked
@@ -39,14 +36,8 @@ class UntrackReport:
 def untrack_cases(pipeline_name: str, values: Sequence[str]) -> UntrackReport:
     """Stop polling the named cases; their rows in every table stay as they are."""
     configuration = load_configuration(require_api_key=False)
-    case_ids = []
-    for value in values:
-        try:
-            case_ids.append(canonical_case_id(value))
-        except ValueError as exc:
-            raise CaseIdInputError(f"--untrack: {exc}") from None
-    case_ids = list(dict.fromkeys(case_ids))
-    if destination_type(pipeline_name) == "duckdb" and not os.path.exists(duckdb_path(pipeline_name)):
+    case_ids = flag_case_ids(values, "--untrack")
+    if no_duckdb_file_yet(pipeline_name):
         return UntrackReport(pipeline_name, duckdb_path(pipeline_name), not_tracked=case_ids, no_warehouse=True)
     with (
         run_lock(lock_path(pipeline_name)),
