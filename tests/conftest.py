@@ -310,3 +310,13 @@ def bgv_lines(stderr: str) -> list[str]:
         if rest.startswith("bgv: ") and time[:4].isdigit():
             lines.append(rest)
     return lines
+
+
+def ids(count: int, offset: int = 0) -> list[str]:
+    """`count` distinct case ids, from `offset` + 1 up."""
+    return [f"{offset + i + 1:032x}" for i in range(count)]
+
+
+def ids_file(project: "Project", case_ids: list[str]) -> str:
+    """A cases file holding `case_ids`, one per line, in the project."""
+    return str(project.write("ids.txt", "\n".join(case_ids) + "\n"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, assert_no_duplicates, bgv_lines
+from conftest import Project, assert_no_duplicates, bgv_lines, ids, ids_file
 from konnectnxt.demo.sandbox import Fault
 from konnectnxt.errors import is_environmental, no_space_left
 
@@ -23,10 +23,6 @@ CASES = 300
 NO_SPACE_LINE = "bgv: no space left on device: "
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
-
-
-def ids(count: int, offset: int = 0) -> list[str]:
-    return [f"{offset + i + 1:032x}" for i in range(count)]
 
 
 def serve_world(sandbox, clock, count: int = CASES) -> list[str]:
@@ -52,10 +48,6 @@ def small_disk(folder: Path, size: str) -> Iterator[Path]:
 
 def enlarge(folder: Path, megabytes: int = 64) -> None:
     subprocess.run(["mount", "-o", f"remount,size={megabytes}m", str(folder)], check=True)
-
-
-def ids_file(project: Project, case_ids: list[str]) -> str:
-    return str(project.write("ids.txt", "\n".join(case_ids) + "\n"))
 
 
 @dataclass

@@ -26,6 +26,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "RUNTIME__DLTHUB_TELEMETRY": "false", **extra}
 
 
+def python_in(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`code` run by this environment's python from `cwd`, as a user's script or notebook cell would be."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def test_the_query_the_summary_prints_runs_as_printed_in_the_installed_duckdb_command(project):
     result = project.run("--demo", env=NO_KEY)
     assert result.returncode == 0, result.stderr
@@ -53,15 +60,7 @@ def test_dlt_attach_and_dlts_own_cli_find_the_pipeline_from_the_repo_root_and_a_
     assert (checkout / ".dlt" / "data" / "pipelines" / "bgv_demo").is_dir()
     attach = "import dlt; print(dlt.attach('bgv_demo').dataset()('select count(*) from cases').fetchall())"
     for cwd in (checkout, checkout / "notebooks"):
-        done = subprocess.run(
-            [sys.executable, "-c", attach],
-            cwd=cwd,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = python_in(attach, cwd)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "[(50,)]" in done.stdout
     dlt_cli = Path(sys.executable).parent / "dlt"
@@ -89,15 +88,7 @@ def test_the_readmes_python_snippets_run_from_the_repo_root(tmp_path, sandbox):
     snippets = re.findall(r"^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
     assert len(snippets) >= 2
     for snippet in snippets:
-        done = subprocess.run(
-            [sys.executable, "-c", snippet],
-            cwd=checkout,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = python_in(snippet, checkout)
         assert done.returncode == 0, snippet + done.stderr[-2000:]
 
 

@@ -13,7 +13,7 @@ import pytest
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
-from conftest import Project
+from conftest import Project, ids, ids_file
 from konnectnxt import config_providers
 from konnectnxt.config_providers import refuse_unreadable_settings
 from konnectnxt.errors import ConfigurationError
@@ -21,10 +21,6 @@ from konnectnxt.log_digest import failure_lines
 from konnectnxt.settings import NOT_FOUND_MIN_ATTEMPTS
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
-
-
-def ids(count: int, offset: int = 0) -> list[str]:
-    return [f"{offset + i + 1:032x}" for i in range(count)]
 
 
 def serve(sandbox, case_ids, status="in_progress"):
@@ -37,10 +33,6 @@ def serve(sandbox, case_ids, status="in_progress"):
                 "checks": [{"type": "criminal", "status": "in_progress", "result": None}],
             },
         )
-
-
-def ids_file(project: Project, case_ids: list[str]) -> str:
-    return str(project.write("ids.txt", "\n".join(case_ids) + "\n"))
 
 
 def polling_state(project: Project) -> list[tuple]:

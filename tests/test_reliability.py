@@ -16,15 +16,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_API_KEY, FakeClock, Project, new_project, snapshot
+from conftest import TEST_API_KEY, FakeClock, Project, ids, ids_file, new_project, snapshot
 from konnectnxt.demo.sandbox import Fault, Sandbox
 from konnectnxt.settings import NOT_FOUND_MIN_ATTEMPTS
 
 DAY = 86400.0
-
-
-def ids(count: int, offset: int = 0) -> list[str]:
-    return [f"{offset + i + 1:032x}" for i in range(count)]
 
 
 def serve_open_cases(sandbox, case_ids, status="in_progress"):
@@ -47,10 +43,6 @@ def last_run(project: Project) -> dict:
     columns = [c[0] for c in project.query("describe konnectnxt.runs")]
     row = project.query("select * from konnectnxt.runs order by started_at desc limit 1")[0]
     return dict(zip(columns, row, strict=True))
-
-
-def ids_file(project: Project, case_ids: list[str]) -> str:
-    return str(project.write("ids.txt", "\n".join(case_ids) + "\n"))
 
 
 # ---------------------------------------------------------------- faults from the API

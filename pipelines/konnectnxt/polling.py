@@ -150,18 +150,28 @@ def poll_outcome(
     if generated_at and case.last_generated_at and generated_at < case.last_generated_at:
         tracked = after_stale_report(case, polled_at=outcome.polled_at, **intervals)
         return PolledCase(tracked, {TRACKED_CASES.name: [tracked.row()]}, previous=case, stale=True)
-    shape_changed = shape_error(outcome.data)
-    if shape_changed:
-        kept = raw_report(outcome, generated_at, rules)
-        polled = _failed(case, replace(outcome, http_status=200, error=shape_changed), rules, run_id, kept)
-        polled.kept_out = True
-        return polled
+    if shape_changed := shape_error(outcome.data):
+        return _not_applied(case, outcome, shape_changed, rules, run_id, generated_at, kept_out=True)
     try:
         return _applied(case, outcome, rules, stored_checks or [], generated_at)
     except Exception as exc:  # noqa: BLE001 - a report that cannot become rows fails its own case only
         reason = f"report could not be stored: {type(exc).__name__}: {exc}"
-        kept = raw_report(outcome, generated_at, rules)
-        return _failed(case, replace(outcome, http_status=200, error=reason), rules, run_id, kept)
+        return _not_applied(case, outcome, reason, rules, run_id, generated_at)
+
+
+def _not_applied(
+    case: TrackedCase,
+    outcome: FetchOutcome,
+    reason: str,
+    rules: PollingRules,
+    run_id: str,
+    generated_at: datetime | None,
+    kept_out: bool = False,
+) -> PolledCase:
+    """A report that answered (HTTP 200) but is not applied: a failure of its case, its raw report kept."""
+    kept = raw_report(outcome, generated_at, rules)
+    polled = _failed(case, replace(outcome, http_status=200, error=reason), rules, run_id, kept)
+    return replace(polled, kept_out=kept_out)
 
 
 def _applied(

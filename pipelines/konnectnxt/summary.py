@@ -84,8 +84,13 @@ def format_summary(report: RunReport) -> str:
     return "\n".join(lines)
 
 
+def _opening(command: str, report: ForgetReport | RebuildReport | UntrackReport) -> str:
+    """The first line of a command that polls nothing: the time, the command, where it worked."""
+    return f"{timestamp()} bgv {command} (pipeline {report.pipeline_name}, database {report.destination})"
+
+
 def format_forget_summary(report: ForgetReport) -> str:
-    lines = [f"{timestamp()} bgv forget (pipeline {report.pipeline_name}, database {report.destination})"]
+    lines = [_opening("forget", report)]
     if report.no_warehouse:
         lines.append(f"  no warehouse at {report.destination}: nothing to forget (nothing was created)")
         return "\n".join(lines)
@@ -101,7 +106,7 @@ def format_forget_summary(report: ForgetReport) -> str:
 
 
 def format_rebuild_summary(report: RebuildReport) -> str:
-    lines = [f"{timestamp()} bgv rebuild (pipeline {report.pipeline_name}, database {report.destination})"]
+    lines = [_opening("rebuild", report)]
     lines.append(f"  rebuilt {report.cases} case(s) from raw_reports, without any API request")
     if report.kept_out:
         lines.append(
@@ -121,7 +126,7 @@ def format_rebuild_summary(report: RebuildReport) -> str:
 
 
 def format_untrack_summary(report: UntrackReport) -> str:
-    lines = [f"{timestamp()} bgv untrack (pipeline {report.pipeline_name}, database {report.destination})"]
+    lines = [_opening("untrack", report)]
     if report.no_warehouse:
         lines.append(f"  no warehouse at {report.destination}: nothing is tracked (nothing was created)")
         return "\n".join(lines)
