@@ -201,6 +201,8 @@ def raise_terminated(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # the working dir, the database and logs hold candidates' data: this account only
     signal.signal(signal.SIGTERM, raise_terminated)
+    # A background job of a non-interactive shell starts with SIGINT ignored: Ctrl-C / kill -INT must still end the run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = parse_args(argv)
     configure_logging(args.verbose)
     request = RunRequest(

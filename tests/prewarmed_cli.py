@@ -94,7 +94,6 @@ def _child(request: dict) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = request["argv"]
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             runpy.run_path(request["argv"][0], run_name="__main__")
             code = 0
