@@ -68,9 +68,7 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors
         with duckdb.connect(str(project.duckdb_file)) as connection:  # the last fetches were long ago
             connection.execute("update konnectnxt.tracked_cases set last_report_at = last_report_at - interval 1 hour")
             connection.execute("update konnectnxt.cases set last_fetched_at = last_fetched_at - interval 1 hour")
-        sandbox.latency = (
-            0.25  # 40 cases take 5 s at 2 workers: the signal lands while fetching, even on a busy machine
-        )
+        sandbox.latency = 0.25  # 40 cases take 5 s at 2 workers: the signal lands while fetching
         started = len(sandbox.requests)
         process = project.start("--all-open", env=polite)
         deadline = time.monotonic() + 60
