@@ -147,6 +147,7 @@ class Sandbox:
 def _handler_for(sandbox: Sandbox) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
         server_version = "KonnectNXT-Sandbox/1.0"
 
         def log_message(self, format: str, *args: Any) -> None:
