@@ -34,6 +34,9 @@ PREIMPORTED = [
     "konnectnxt.run",
     "konnectnxt.forget",
     "konnectnxt.demo",
+    "pyarrow",
+    "pyarrow.parquet",
+    "pandas",
 ]
 
 
