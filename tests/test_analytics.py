@@ -203,6 +203,35 @@ def test_views_agree_with_numbers_computed_independently(project, sandbox):
     assert rows(project, "select check_type, sla_days from konnectnxt.sla_targets order by 1") == sorted(sla.items())
 
 
+def test_settings_the_views_read_follow_every_change_and_every_run_has_its_row(project, sandbox):
+    sandbox.add_case(A, report("in_progress", "pending", [check("criminal")]))
+    settings = [
+        {},
+        {},  # unchanged: only the runs row is new
+        {"SOURCES__KONNECTNXT__SLA_DAYS": json.dumps({"default": 4, "criminal": 1.5})},
+        {"SOURCES__KONNECTNXT__SLA_DAYS": json.dumps({"default": 4}), "SOURCES__KONNECTNXT__REPORT_TIMEZONE": "UTC"},
+    ]
+    for index, env in enumerate(settings):
+        args = ("--case-id", A) if index == 0 else ("--all-open", "--refresh-completed")
+        result = project.run(*args, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert rows(project, "select check_type, sla_days from konnectnxt.sla_targets") == [("default", 4.0)]
+    assert rows(project, "select report_timezone from konnectnxt.report_settings") == [("UTC",)]
+    runs = rows(
+        project,
+        "select exit_code, cases_tracked, error, pipeline_version is not null, finished_at >= started_at "
+        "from konnectnxt.runs order by started_at",
+    )
+    assert runs == [(0, 1, None, True, True)] * len(settings)
+    # The unchanged run wrote its row alone, without a load package of its own.
+    in_a_load = rows(
+        project,
+        "select r.load_id is not null from konnectnxt.runs left join konnectnxt._dlt_loads r "
+        "on r.load_id = runs._dlt_load_id order by runs.started_at",
+    )
+    assert [row[0] for row in in_a_load] == [True, False, True, True]
+
+
 def linear_quantile(values: list[float], q: float) -> float:
     """The q-quantile with linear interpolation between closest ranks (what quantile_cont computes)."""
     ordered = sorted(values)

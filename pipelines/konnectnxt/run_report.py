@@ -15,7 +15,7 @@ from .polling import RunStats
 from .redaction import redact
 from .run_lock import run_lock
 from .settings import DATASET_NAME
-from .tables import RUNS, RunRecord
+from .tables import REPORT_SETTINGS, RUNS, SLA_TARGETS, RunRecord
 from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import remember_run
 
@@ -84,12 +84,17 @@ def record_run(
         error=redact(error) if error else None,
         pipeline_version=pipeline_version(),
     )
+    sla_days = {check_type: float(days) for check_type, days in configuration.sla_days.items()}
     try:
         if warehouse.pipeline.has_pending_data:
             # A load would take the pending data first, and fail again with it: the row goes in alone.
             insert_run_row(warehouse, asdict(row))
+        elif settings_as_stored(warehouse, sla_days, configuration.report_timezone) and (
+            set(asdict(row)) <= warehouse.existing_columns(RUNS.name)
+        ):
+            # Nothing but the row is new: one insert instead of a load package (a sixth of a small run).
+            insert_run_row(warehouse, asdict(row))
         else:
-            sla_days = {check_type: float(days) for check_type, days in configuration.sla_days.items()}
             record = run_record(asdict(row), sla_days, configuration.report_timezone)
             warehouse.load(record, log_level=logging.DEBUG)
     except Exception as exc:  # the run's outcome matters more than its record
@@ -108,6 +113,14 @@ def write_alone(warehouse: Warehouse, row: RunRecord) -> None:
             insert_run_row(warehouse, asdict(row))
     except Exception:  # the database itself cannot take it either
         logger.debug("inserting the runs row failed", exc_info=True)
+
+
+def settings_as_stored(warehouse: Warehouse, sla_days: dict[str, float], report_timezone: str) -> bool:
+    """Whether the settings tables the views read hold exactly these settings already."""
+    stored_sla = warehouse.query(f"select check_type, sla_days from {{{SLA_TARGETS.name}}}")
+    stored_timezone = warehouse.query(f"select report_timezone from {{{REPORT_SETTINGS.name}}}")
+    same_sla = sorted((check_type, float(days)) for check_type, days in stored_sla) == sorted(sla_days.items())
+    return same_sla and [tuple(row) for row in stored_timezone] == [(report_timezone,)]
 
 
 def insert_run_row(warehouse: Warehouse, row: dict) -> None:
