@@ -3,8 +3,9 @@
 Each call forks that process: the child sets argv, environment and working dir, runs
 `pipelines/bgv.py` as `__main__` and exits with its exit code, exactly like `python pipelines/bgv.py`
 in a new process, minus the second of imports that would otherwise dominate the suite's time.
-pyarrow (which starts threads when imported) is left for the child to import; the server itself
-has no thread, so forking it is safe.
+pyarrow and pandas (which every run's parquet writing imports) are imported too: pyarrow's allocator
+threads are not copied into a child and it re-creates its thread pools after a fork; the server's own
+Python code runs no thread, so forking it is safe.
 
 Run as a script, this module is the server: it reads one JSON request per line on stdin and
 answers with the child's pid, then its exit code.
