@@ -6,7 +6,7 @@ import json
 import duckdb
 import pytest
 
-from conftest import Project
+from conftest import Project, ids_file
 
 A, B = "a" * 32, "b" * 32
 STORED = ["cases", "checks", "entries", "check_fields", "check_documents", "case_status_history"]
@@ -71,29 +71,49 @@ REASONS = {
 
 
 def test_a_report_missing_a_part_is_kept_out_and_changes_nothing_stored(project, sandbox):
-    sandbox.add_case(A, VALID)
-    assert project.run("--case-id", A).returncode == 0
+    # One case per shape, all in the same runs: each report is judged on its own.
+    case_ids = {shape: f"{number:032x}" for number, shape in enumerate(BROKEN, start=1)}
+    for case_id in case_ids.values():
+        sandbox.add_case(case_id, VALID)
+    assert project.run("--cases-file", ids_file(project, list(case_ids.values()))).returncode == 0
     before = stored(project)
-    assert len(before["checks"]) == 2 and len(before["entries"]) == 1
-    for number, (shape, data) in enumerate(BROKEN.items(), start=1):
-        sandbox.add_case(A, data)
+    assert len(before["checks"]) == 2 * len(BROKEN) and len(before["entries"]) == len(BROKEN)
+    for shape, case_id in case_ids.items():
+        sandbox.add_case(case_id, BROKEN[shape])
+    for failures in (1, 2):
         result = project.run("--all-open")
-        assert result.returncode == 1, (shape, result.stderr)
-        assert "reports kept out (shape changed): 1" in result.stdout, (shape, result.stdout)
-        assert stored(project) == before, shape
-        reason = REASONS.get(shape, 'report shape changed: no "checks" list')
-        assert project.query("select http_status, error_message from konnectnxt.fetch_errors order by failed_at desc")[
-            0
-        ] == (200, reason), shape
-        assert json.loads(project.query("select report from konnectnxt.raw_reports")[0][0]) == data, shape
-        tracked = project.query("select last_status, consecutive_failures, not_found_at from konnectnxt.tracked_cases")
-        assert tracked == [("in_progress", number, None)], shape
+        assert result.returncode == 1, result.stderr
+        assert f"reports kept out (shape changed): {len(BROKEN)}" in result.stdout, result.stdout
+        assert stored(project) == before
+        latest_errors = {
+            case_id: (status, message)
+            for case_id, status, message in project.query(
+                "select case_id, http_status, error_message from konnectnxt.fetch_errors "
+                "qualify row_number() over (partition by case_id order by failed_at desc) = 1"
+            )
+        }
+        raw = {
+            case_id: json.loads(text)
+            for case_id, text in project.query("select case_id, report from konnectnxt.raw_reports")
+        }
+        tracked = {
+            row[0]: row[1:]
+            for row in project.query(
+                "select case_id, last_status, consecutive_failures, not_found_at from konnectnxt.tracked_cases"
+            )
+        }
+        for shape, case_id in case_ids.items():
+            reason = REASONS.get(shape, 'report shape changed: no "checks" list')
+            assert latest_errors[case_id] == (200, reason), shape
+            assert raw[case_id] == BROKEN[shape], shape
+            assert tracked[case_id] == ("in_progress", failures, None), shape
 
     # The vendor answers in the known shape again: applied, the backoff starts over.
-    sandbox.add_case(A, report(employment("Infosys", "completed", "clear"), criminal()))
+    for case_id in case_ids.values():
+        sandbox.add_case(case_id, report(employment("Infosys", "completed", "clear"), criminal()))
     assert project.run("--all-open").returncode == 0
-    assert project.query("select consecutive_failures from konnectnxt.tracked_cases") == [(0,)]
-    assert project.query("select check_key, status from konnectnxt.checks order by 1") == [
+    assert project.query("select distinct consecutive_failures from konnectnxt.tracked_cases") == [(0,)]
+    assert project.query("select distinct check_key, status from konnectnxt.checks order by 1") == [
         ("criminal", "completed"),
         ("employment", "completed"),
     ]
