@@ -161,6 +161,13 @@ def prewarmed_cli() -> PrewarmedCli:
     return _CLI[0]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the machine has cores. A CLI test waits on sockets, locks and
+    child processes part of the time; on the 2-core machine three workers finish a tenth sooner than two."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
+
+
 # Where the machine has a memory disk (Linux, CI), the tests' dirs go there: every run writes and
 # renames hundreds of small files and a DuckDB file, which costs a tenth of the suite's time on a disk.
 MEMORY_DISK = Path("/dev/shm")
