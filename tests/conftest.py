@@ -327,6 +327,15 @@ def in_process(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
         context.reload(original)
 
 
+def serve_cases(
+    sandbox: Sandbox, case_ids: list[str], status: str = "in_progress", check_result: Any = "pending"
+) -> None:
+    """Each id answers a report in `status` holding one criminal check in progress."""
+    for case_id in case_ids:
+        check = {"type": "criminal", "status": "in_progress", "result": check_result}
+        sandbox.add_case(case_id, {"status": status, "result": "pending", "checks": [check]})
+
+
 def bgv_lines(stderr: str) -> list[str]:
     """The `bgv: ...` lines of stderr (the final word of a run), without their time prefix."""
     lines = []

@@ -8,9 +8,9 @@ import time
 
 import duckdb
 import pytest
-from test_reliability import ids, ids_file, serve_open_cases, wait_for_line
+from test_reliability import wait_for_line
 
-from conftest import Project
+from conftest import Project, ids, ids_file, serve_cases
 
 A, B = "a" * 32, "b" * 32
 
@@ -42,7 +42,7 @@ def test_terminal_statuses_are_recognised_in_any_case_and_spacing(project, sandb
 
 
 def test_poll_times_written_by_a_clock_that_ran_ahead_are_taken_as_now(project, sandbox):
-    serve_open_cases(sandbox, [A, B])
+    serve_cases(sandbox, [A, B])
     assert project.run("--case-id", A, "--case-id", B).returncode == 0
     with duckdb.connect(str(project.duckdb_file)) as connection:  # a run made with the clock a year ahead
         connection.execute(
@@ -61,7 +61,7 @@ def test_poll_times_written_by_a_clock_that_ran_ahead_are_taken_as_now(project, 
 
 def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors_15_s(project, sandbox):
     case_ids = ids(40)
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     assert project.run("--cases-file", ids_file(project, case_ids)).returncode == 0
     polite = {"SOURCES__KONNECTNXT__MIN_POLL_INTERVAL": "15", "SOURCES__KONNECTNXT__WORKERS": "2"}
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
@@ -94,7 +94,7 @@ def test_a_forget_killed_anywhere_is_completed_by_the_next_run_and_the_case_stay
     sandbox.add_case(
         A, {"status": "in_progress", "result": "pending", "candidate": {"name": "Unique Zoë"}, "checks": []}
     )
-    serve_open_cases(sandbox, [B])
+    serve_cases(sandbox, [B])
     cases_file = ids_file(project, [A, B])
     assert project.run("--cases-file", cases_file).returncode == 0
     os.chmod(project.duckdb_file, 0o600)
@@ -115,7 +115,7 @@ def test_a_forget_killed_anywhere_is_completed_by_the_next_run_and_the_case_stay
 
 
 def test_a_corrupt_database_file_is_named_corrupt_at_once(project, sandbox):
-    serve_open_cases(sandbox, [A])
+    serve_cases(sandbox, [A])
     assert project.run("--case-id", A).returncode == 0
     data = bytearray(project.duckdb_file.read_bytes())
     for offset in range(8192, len(data), 4096):

@@ -7,13 +7,14 @@ Every test drives the real CLI against the sandbox into real DuckDB files; the R
 import os
 import re
 import time
+from functools import partial
 
 import duckdb
 import pytest
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
-from conftest import Project, ids, ids_file
+from conftest import Project, ids, ids_file, serve_cases
 from konnectnxt import config_providers
 from konnectnxt.config_providers import refuse_unreadable_settings
 from konnectnxt.errors import ConfigurationError
@@ -23,16 +24,8 @@ from konnectnxt.settings import NOT_FOUND_MIN_ATTEMPTS
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
 
 
-def serve(sandbox, case_ids, status="in_progress"):
-    for case_id in case_ids:
-        sandbox.add_case(
-            case_id,
-            {
-                "status": status,
-                "result": "pending",
-                "checks": [{"type": "criminal", "status": "in_progress", "result": None}],
-            },
-        )
+# The vendor's answer for a check not yet judged: no result at all.
+serve = partial(serve_cases, check_result=None)
 
 
 def polling_state(project: Project) -> list[tuple]:

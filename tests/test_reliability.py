@@ -16,23 +16,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_API_KEY, FakeClock, Project, ids, ids_file, new_project, snapshot
+from conftest import TEST_API_KEY, FakeClock, Project, ids, ids_file, new_project, serve_cases, snapshot
 from konnectnxt.demo.sandbox import Fault, Sandbox
 from konnectnxt.settings import NOT_FOUND_MIN_ATTEMPTS
 
 DAY = 86400.0
-
-
-def serve_open_cases(sandbox, case_ids, status="in_progress"):
-    for case_id in case_ids:
-        sandbox.add_case(
-            case_id,
-            {
-                "status": status,
-                "result": "pending",
-                "checks": [{"type": "criminal", "status": "in_progress", "result": "pending"}],
-            },
-        )
 
 
 def count(project: Project, sql: str) -> int:
@@ -64,7 +52,7 @@ def test_every_transient_fault_is_retried_and_the_run_succeeds(project, sandbox)
         Fault("slow", delay=2.5),
     ]
     case_ids = ids(len(faults))
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     for case_id, fault in zip(case_ids, faults, strict=True):
         fault.case_id = case_id
         sandbox.add_fault(fault)
@@ -79,7 +67,7 @@ def test_every_transient_fault_is_retried_and_the_run_succeeds(project, sandbox)
 
 def test_a_case_that_keeps_failing_is_recorded_backs_off_and_does_not_stop_the_others(project, sandbox):
     broken, *healthy = ids(4)
-    serve_open_cases(sandbox, [broken, *healthy])
+    serve_cases(sandbox, [broken, *healthy])
     sandbox.add_fault(Fault("status", broken, times=None, status=503, message="Service unavailable"))
     result = project.run("--cases-file", ids_file(project, [broken, *healthy]))
     assert result.returncode == 1
@@ -105,7 +93,7 @@ def test_a_case_that_keeps_failing_is_recorded_backs_off_and_does_not_stop_the_o
 
 def test_a_dead_api_cannot_make_a_run_last_for_hours(project, sandbox):
     case_ids = ids(30)
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     sandbox.add_fault(Fault("status", None, times=None, status=503))
     started = time.monotonic()
     result = project.run(
@@ -121,7 +109,7 @@ def test_a_dead_api_cannot_make_a_run_last_for_hours(project, sandbox):
 
 def test_an_id_that_keeps_answering_404_is_marked_not_found_and_comes_back_with_case_id(project, sandbox):
     ghost, real = ids(2)
-    serve_open_cases(sandbox, [real])
+    serve_cases(sandbox, [real])
     hours = {"SOURCES__KONNECTNXT__NOT_FOUND_AFTER_HOURS": str(1.5 / 3600)}
     first = project.run("--case-id", ghost, "--case-id", real, env=hours)
     assert first.returncode == 1 and re.search(r"failed:\s+1\b", first.stdout)
@@ -142,7 +130,7 @@ def test_an_id_that_keeps_answering_404_is_marked_not_found_and_comes_back_with_
     # A file naming it does not bring it back; --case-id does.
     assert project.run("--cases-file", ids_file(project, [ghost]), env=hours).returncode == 0
     assert len(sandbox.requests_for(ghost)) == requests_so_far
-    serve_open_cases(sandbox, [ghost])
+    serve_cases(sandbox, [ghost])
     back = project.run("--case-id", ghost, env=hours)
     assert back.returncode == 0, back.stderr
     assert "1 tracked again" in back.stdout
@@ -151,13 +139,13 @@ def test_an_id_that_keeps_answering_404_is_marked_not_found_and_comes_back_with_
 
 def test_key_revoked_in_the_middle_of_a_run_changes_nothing_and_exits_2(project, sandbox):
     case_ids = ids(40)
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     assert project.run("--cases-file", ids_file(project, case_ids)).returncode == 0
     with duckdb.connect(str(project.duckdb_file)) as connection:  # that fetch was a minute ago
         connection.execute("update konnectnxt.cases set last_fetched_at = last_fetched_at - interval 60 second")
         connection.execute("update konnectnxt.tracked_cases set last_report_at = last_report_at - interval 60 second")
     before = snapshot(project)
-    serve_open_cases(sandbox, case_ids, status="in_audit")
+    serve_cases(sandbox, case_ids, status="in_audit")
     sandbox.latency = 0.02
     aborted_run_starts = len(sandbox.requests)
     already_answered = sum(r.authorized for r in sandbox.requests)
@@ -190,7 +178,7 @@ def test_key_revoked_in_the_middle_of_a_run_changes_nothing_and_exits_2(project,
 
 def test_bad_case_id_inputs_give_one_clear_line(project, sandbox):
     a, b = ids(2)
-    serve_open_cases(sandbox, [a, b])
+    serve_cases(sandbox, [a, b])
     files = {
         "empty.json": "",
         "other.json": json.dumps({"success": True, "data": {"recruiter_id": 1}}),
@@ -304,7 +292,7 @@ NEWCOMER = ids(1, offset=5000)[0]
 
 def serve_kill_world(sandbox, clock) -> list[str]:
     case_ids = kill_world(sandbox, clock)
-    serve_open_cases(sandbox, [NEWCOMER])
+    serve_cases(sandbox, [NEWCOMER])
     return case_ids
 
 
@@ -375,7 +363,7 @@ def test_a_run_killed_at_any_step_loses_and_duplicates_nothing(project, sandbox,
 
 def test_a_second_run_exits_2_while_the_first_runs_and_a_dead_runs_lock_is_taken_over(project, sandbox):
     case_ids = ids(20)
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     sandbox.latency = 0.3
     first = project.start("--cases-file", ids_file(project, case_ids), env={"SOURCES__KONNECTNXT__WORKERS": "1"})
     deadline = time.monotonic() + 60
@@ -394,7 +382,7 @@ def test_a_second_run_exits_2_while_the_first_runs_and_a_dead_runs_lock_is_taken
 
 def test_a_reader_holding_the_file_makes_the_run_wait_then_exit_2_naming_it(project, sandbox):
     first_ids, later_ids = ids(3), ids(3, offset=100)
-    serve_open_cases(sandbox, first_ids + later_ids)
+    serve_cases(sandbox, first_ids + later_ids)
     assert project.run("--cases-file", ids_file(project, first_ids)).returncode == 0
     before = snapshot(project)
     reader = duckdb.connect(str(project.duckdb_file), read_only=True)
@@ -415,7 +403,7 @@ def test_a_reader_holding_the_file_makes_the_run_wait_then_exit_2_naming_it(proj
 
 def test_a_reader_that_lets_go_in_time_only_delays_the_run(project, sandbox):
     case_ids = ids(3)
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     assert project.run("--cases-file", ids_file(project, case_ids)).returncode == 0
     reader = duckdb.connect(str(project.duckdb_file), read_only=True)
     threading.Timer(1.5, reader.close).start()
@@ -426,7 +414,7 @@ def test_a_reader_that_lets_go_in_time_only_delays_the_run(project, sandbox):
 
 def test_a_package_that_can_never_load_is_discarded_and_cron_is_not_stuck(project, sandbox):
     first, second = ids(2)
-    serve_open_cases(sandbox, [first, second])
+    serve_cases(sandbox, [first, second])
     assert project.run("--case-id", first).returncode == 0
     project.leave_pending_registration("f" * 32, "poison")
     jobs = list((project.data_dir / "pipelines" / "bgv" / "load" / "normalized").rglob("*.parquet"))
@@ -446,7 +434,7 @@ def test_a_package_that_can_never_load_is_discarded_and_cron_is_not_stuck(projec
 
 def test_every_run_that_read_its_configuration_is_in_runs(project, sandbox):
     good, missing = ids(2)
-    serve_open_cases(sandbox, [good])
+    serve_cases(sandbox, [good])
     assert project.run("--case-id", good).returncode == 0
     assert project.run("--case-id", missing).returncode == 1
     assert project.run("--all-open", env={"SOURCES__KONNECTNXT__API_KEY": "wrong"}).returncode == 2
@@ -466,7 +454,7 @@ def test_every_run_that_read_its_configuration_is_in_runs(project, sandbox):
 
 def test_logs_are_one_line_per_event_with_time_and_level(project, sandbox):
     case_ids = ids(25)
-    serve_open_cases(sandbox, case_ids)
+    serve_cases(sandbox, case_ids)
     result = project.run("--cases-file", ids_file(project, case_ids))
     assert result.returncode == 0
     lines = result.stderr.strip().splitlines()
@@ -486,7 +474,7 @@ def test_secret_files_and_databases_are_ignored_by_git():
 def test_a_case_the_key_may_not_read_never_stops_the_other_cases(project, sandbox):
     readable = ids(5)
     forbidden = ids(1, offset=900)[0]
-    serve_open_cases(sandbox, [*readable, forbidden])
+    serve_cases(sandbox, [*readable, forbidden])
     assert project.run("--cases-file", ids_file(project, readable)).returncode == 0
     sandbox.add_fault(Fault("status", forbidden, times=None, status=403, message="Not your case"))
     for _ in range(3):

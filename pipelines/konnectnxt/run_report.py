@@ -1,8 +1,6 @@
 """What a run did: the report behind the summary, the exit code and the `runs` row it leaves."""
 
 import logging
-import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -61,8 +59,9 @@ def record_run(
 ) -> None:
     """Append the run to `runs` and refresh the views' settings tables.
 
-    Best effort, as its own load package (or one SQL insert while data is pending): it never changes the run's exit code, except that a full
-    disk is said (exit 2) rather than left for the next run to find.
+    Best effort, by SQL (through dlt while the warehouse lacks a column this version writes): it never
+    changes the run's exit code, except that a full disk is said (exit 2) rather than left for the next
+    run to find.
     """
     stats = report.stats
     row = RunRecord(
@@ -88,13 +87,13 @@ def record_run(
     try:
         if warehouse.pipeline.has_pending_data:
             # A load would take the pending data first, and fail again with it: the row goes in alone.
-            insert_row(warehouse, RUNS.name, asdict(row))
+            warehouse.insert_rows(RUNS.name, [asdict(row)])
         elif has_every_column(warehouse, asdict(row)):
             # By SQL rather than a load package of three tiny tables, which cost a sixth of a small run;
             # a warehouse that lacks a column (an older version made it) gets it through dlt below.
             if not settings_as_stored(warehouse, sla_days, configuration.report_timezone):
                 replace_settings(warehouse, sla_days, configuration.report_timezone)
-            insert_row(warehouse, RUNS.name, asdict(row))
+            warehouse.insert_rows(RUNS.name, [asdict(row)])
         else:
             record = run_record(asdict(row), sla_days, configuration.report_timezone)
             warehouse.load(record, log_level=logging.DEBUG)
@@ -111,7 +110,7 @@ def write_alone(warehouse: Warehouse, row: RunRecord) -> None:
     """After a failed load of the row (a full working dir): the row by SQL, when nothing of it is pending."""
     try:
         if not warehouse.pipeline.has_pending_data:
-            insert_row(warehouse, RUNS.name, asdict(row))
+            warehouse.insert_rows(RUNS.name, [asdict(row)])
     except Exception:  # the database itself cannot take it either
         logger.debug("inserting the runs row failed", exc_info=True)
 
@@ -137,23 +136,10 @@ def replace_settings(warehouse: Warehouse, sla_days: dict[str, float], report_ti
     """The settings tables the views read, replaced in one transaction."""
     with warehouse.client.begin_transaction():
         warehouse.query(f"delete from {{{SLA_TARGETS.name}}}")
-        for check_type, days in sla_days.items():
-            insert_row(warehouse, SLA_TARGETS.name, {"check_type": check_type, "sla_days": days})
+        targets = [{"check_type": check_type, "sla_days": days} for check_type, days in sla_days.items()]
+        warehouse.insert_rows(SLA_TARGETS.name, targets)
         warehouse.query(f"delete from {{{REPORT_SETTINGS.name}}}")
-        insert_row(warehouse, REPORT_SETTINGS.name, {"report_timezone": report_timezone})
-
-
-def insert_row(warehouse: Warehouse, table: str, row: dict) -> None:
-    """One row by SQL, outside dlt's packages: the columns the table has, dlt's own filled as it would."""
-    existing = warehouse.existing_columns(table)
-    values = {name: value for name, value in row.items() if name in existing}
-    if "_dlt_load_id" in existing:
-        values["_dlt_load_id"] = f"{time.time():.6f}"
-    if "_dlt_id" in existing:
-        values["_dlt_id"] = uuid.uuid4().hex[:14]
-    columns = ", ".join(warehouse.client.capabilities.escape_identifier(name) for name in values)
-    placeholders = ", ".join(["%s"] * len(values))
-    warehouse.query(f"insert into {{{table}}} ({columns}) values ({placeholders})", *values.values())
+        warehouse.insert_rows(REPORT_SETTINGS.name, [{"report_timezone": report_timezone}])
 
 
 def record_run_when_possible(

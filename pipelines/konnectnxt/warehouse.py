@@ -2,6 +2,8 @@
 
 import logging
 import os
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -93,6 +95,19 @@ class Warehouse:
             table,
         )
         return {row[0] for row in rows}
+
+    def insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows by SQL, outside dlt's packages: the columns the table has, dlt's own filled as it would."""
+        existing = self.existing_columns(table)
+        for row in rows:
+            values = {name: value for name, value in row.items() if name in existing}
+            if "_dlt_load_id" in existing:
+                values["_dlt_load_id"] = f"{time.time():.6f}"
+            if "_dlt_id" in existing:
+                values["_dlt_id"] = uuid.uuid4().hex[:14]
+            columns = ", ".join(self.client.capabilities.escape_identifier(name) for name in values)
+            placeholders = ", ".join(["%s"] * len(values))
+            self.query(f"insert into {{{table}}} ({columns}) values ({placeholders})", *values.values())
 
     def load(
         self,
