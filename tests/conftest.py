@@ -162,11 +162,11 @@ def prewarmed_cli() -> PrewarmedCli:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: two workers more than the machine has cores (twice as many on one or two cores). A CLI
-    test waits on sockets, locks and child processes part of the time; on the 2-core machine four
-    workers took 4 min 49 s, three 5 min 36 s, two 6 min 10 s. Each worker holds a PostgreSQL server."""
+    """`-n auto`: one worker more than the machine has cores. A CLI test waits on sockets, locks and child
+    processes part of the time; on the 2-core machine three workers took 5 min 17 s to 5 min 46 s and two
+    6 min 10 s. Four were faster still (4 min 49 s to 5 min 22 s) but let timing tests miss their windows."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores + min(cores, 2)
+    return cores + 1
 
 
 # Where the machine has a memory disk (Linux, CI), the tests' dirs go there: every run writes and

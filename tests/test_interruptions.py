@@ -63,7 +63,8 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors
     case_ids = ids(40)
     serve_cases(sandbox, case_ids)
     assert project.run("--cases-file", ids_file(project, case_ids)).returncode == 0
-    polite = {"SOURCES__KONNECTNXT__MIN_POLL_INTERVAL": "15", "SOURCES__KONNECTNXT__WORKERS": "2"}
+    # The vendor's 15 s, as 60 here: on a busy machine the next run can start more than 15 s after the first request.
+    polite = {"SOURCES__KONNECTNXT__MIN_POLL_INTERVAL": "60", "SOURCES__KONNECTNXT__WORKERS": "2"}
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         with duckdb.connect(str(project.duckdb_file)) as connection:  # the last fetches were long ago
             connection.execute("update konnectnxt.tracked_cases set last_report_at = last_report_at - interval 1 hour")
@@ -86,7 +87,9 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors
         assert asked
         again_from = len(sandbox.requests)
         assert project.run("--all-open", env=polite).returncode == 0
-        assert not {r.case_id for r in sandbox.requests[again_from:]} & asked  # within 15 s: not asked again
+        assert (
+            not {r.case_id for r in sandbox.requests[again_from:]} & asked
+        )  # within min_poll_interval: not asked again
 
 
 @pytest.mark.parametrize("moment", ["erasing", "rewriting"])
