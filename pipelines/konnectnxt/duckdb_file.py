@@ -9,6 +9,7 @@ from typing import Any
 
 import dlt
 import duckdb
+from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.runtime import run_context
 
 from .destinations import destination_type
@@ -73,6 +74,22 @@ def connect_duckdb(path: str, lock_wait_seconds: float) -> duckdb.DuckDBPyConnec
                 logger.warning("the DuckDB file %s is busy (%s); waiting up to %g s", path, holder, lock_wait_seconds)
                 waiting = True
             time.sleep(min(0.5, max(deadline - time.monotonic(), 0.01)))
+
+
+def duckdb_destination(connection: duckdb.DuckDBPyConnection) -> Any:
+    """dlt's DuckDB destination on `connection`, its credentials resolved once.
+
+    dlt resolves a destination's configuration twice per load job, a hundred times or more in a run,
+    and for a connection given as is each resolution queries the database for its path: two thirds
+    of the cost. Resolved credentials (with what [destination.duckdb.credentials] sets) are taken
+    as they are.
+    """
+    given = dlt.destinations.duckdb(credentials=connection)
+    try:
+        credentials = given.configuration(None, accept_partial=True).credentials
+    except ConfigurationException:
+        return given  # a bad setting: creating the pipeline names it, as without this
+    return dlt.destinations.duckdb(credentials=credentials) if credentials.is_resolved() else given
 
 
 # DuckDB's words for a file another process holds; "block" in a corruption message is not one of them.

@@ -16,7 +16,7 @@ import duckdb
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from .destinations import dataset_name, destination_type, server_location
-from .duckdb_file import duckdb_path
+from .duckdb_file import duckdb_destination, duckdb_path
 from .errors import cause_line
 from .settings import PIPELINE_NAME
 
@@ -52,7 +52,7 @@ def read_warehouse(
         if not os.path.isfile(location):
             raise WarehouseNotFound(f"no warehouse at {location}: the pipeline has not run here yet")
         connection = _read_only(location, wait_seconds)
-        destination: Any = dlt.destinations.duckdb(credentials=connection)
+        destination: Any = duckdb_destination(connection)
     else:
         connection = None
         destination, location = _read_only_server(pipeline_name, kind, dataset)

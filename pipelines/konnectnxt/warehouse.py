@@ -17,7 +17,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from .destinations import dataset_name, destination_type, loader_file_format, server_location, with_lock_timeout
-from .duckdb_file import connect_duckdb, duckdb_path
+from .duckdb_file import connect_duckdb, duckdb_destination, duckdb_path
 from .errors import (
     BgvError,
     ConfigurationError,
@@ -220,7 +220,7 @@ def open_warehouse(pipeline_name: str, lock_wait_seconds: float) -> Iterator[War
             path = duckdb_path(pipeline_name)
             connection = connect_duckdb(path, lock_wait_seconds)
             stack.callback(connection.close)
-            destination: Any = dlt.destinations.duckdb(credentials=connection)
+            destination: Any = duckdb_destination(connection)
             label, fingerprint = path, f"duckdb:{path}#{dataset}"
         else:
             destination, location = _server_destination(pipeline_name, kind, dataset, lock_wait_seconds)
