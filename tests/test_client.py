@@ -165,6 +165,25 @@ def test_key_revoked_mid_run_stops_all_further_requests(sandbox):
     assert len(sandbox.requests) == requests_at_stop < 20
 
 
+def test_stop_sending_lists_every_request_sent_while_the_fetch_waits_at_a_yield(sandbox):
+    # An interrupted run lists what it requested (the vendor's 15 s holds for it) while the fetch is
+    # suspended at a `yield` (dlt's extract works on a report): its queued requests must not go out
+    # after the list is taken. The second case is slow, so one request is still queued then.
+    ids = [f"{i:032x}" for i in range(8)]
+    for case_id in ids:
+        sandbox.add_case(case_id, REPORT)
+    sandbox.latency = 0.2
+    sandbox.add_fault(Fault("slow", case_id=ids[1], delay=1.5))
+    client = client_for(sandbox)
+    outcomes = fetch_reports(client, ids, workers=2)
+    next(outcomes), next(outcomes)
+    listed = client.stop_sending()
+    time.sleep(2)
+    outcomes.close()
+    requested = {r.case_id for r in sandbox.requests}
+    assert ids[3] in listed and len(requested) < len(ids)
+    assert requested <= set(listed)
+
 def test_requests_in_flight_never_exceed_workers(sandbox):
     ids = [f"{i:032x}" for i in range(40)]
     for case_id in ids:

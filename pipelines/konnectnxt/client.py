@@ -133,6 +133,14 @@ class KonnectNxtClient:
         """Make every later `fetch_report` return at once without sending a request."""
         self._stopped.set()
 
+    def stop_sending(self) -> dict[str, datetime]:
+        """Stop, then case id -> when it was last requested: every request this client ever sends is
+        in it, since a request is recorded before the stop is checked. An interrupted run calls it
+        while the fetch waits at a `yield`, its queued requests not yet sent."""
+        self.stop()
+        with self._lock:
+            return dict(self.sent_at)
+
     def fetch_report(self, case_id: str) -> FetchOutcome:
         """The case's report, retrying transient faults; raises AuthenticationFailed on 401."""
         polled_at = datetime.now(UTC)

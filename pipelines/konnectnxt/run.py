@@ -93,6 +93,7 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
         stack.enter_context(run_lock(lock_path(request.pipeline_name)))
         warehouse = stack.enter_context(open_warehouse(request.pipeline_name, configuration.lock_wait_seconds))
         report.destination, report.dataset = warehouse.label, warehouse.dataset
+        client: KonnectNxtClient | None = None
         try:
             report.notes.extend(warehouse.notes + prepare_warehouse(warehouse))
             register(warehouse, batch, report, retry_not_found=request.retry_not_found)
@@ -100,7 +101,6 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
             if demo:
                 demo.start_cases(earliest_added_at(warehouse, DEMO_SOURCE))
             client = KonnectNxtClient.for_endpoint(endpoint.base_url, endpoint.api_key, configuration)
-            report.requests_sent = client.sent_at
             fetch_and_load(warehouse, due, client, configuration, report)
             raise_when_the_api_was_not_answering(client)
             if report.stats.every_answer_404:
@@ -123,8 +123,8 @@ def run_pipeline(request: RunRequest, on_progress: Callable[[int, int], None] | 
                 record_run(warehouse, report, configuration, EXIT_INTERNAL_ERROR, describe(exc))
                 raise
             # The requests were made: the vendor's 15 s rule holds for them whatever got loaded.
-            if report.requests_sent:
-                remember_discarded_reports(ledger_path(request.pipeline_name), dict(report.requests_sent))
+            if client is not None and (sent := client.stop_sending()):
+                remember_discarded_reports(ledger_path(request.pipeline_name), sent)
             record_run(warehouse, report, configuration, interrupted_exit_code(stopped), "interrupted")
             raise stopped from None
         report.views_failed = [failure.view for failure in apply_views(warehouse)]

@@ -40,8 +40,6 @@ class RunReport:
     self_check: str | None = None
     # Vendor keys kept in vendor_overflow, columns and types the run added (`schema_changes.py`).
     schema_lines: list[str] = field(default_factory=list)
-    # case id -> when this run last sent it a request (the client's record, in flight ones too).
-    requests_sent: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
