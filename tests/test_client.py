@@ -7,9 +7,10 @@ import pytest
 import requests
 
 from conftest import TEST_API_KEY
-from konnectnxt.client import KonnectNxtClient, fetch_reports
+from konnectnxt.client import KonnectNxtClient
 from konnectnxt.demo.sandbox import Fault
 from konnectnxt.errors import AuthenticationFailed
+from konnectnxt.fetching import fetch_reports
 
 CASE = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 REPORT = {"status": "in_progress", "result": "pending", "checks": []}
@@ -183,6 +184,7 @@ def test_stop_sending_lists_every_request_sent_while_the_fetch_waits_at_a_yield(
     requested = {r.case_id for r in sandbox.requests}
     assert ids[3] in listed and len(requested) < len(ids)
     assert requested <= set(listed)
+
 
 def test_requests_in_flight_never_exceed_workers(sandbox):
     ids = [f"{i:032x}" for i in range(40)]

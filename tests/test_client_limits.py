@@ -10,8 +10,9 @@ import tracemalloc
 import pytest
 
 from conftest import TEST_API_KEY, bgv_lines
-from konnectnxt.client import KonnectNxtClient, fetch_reports
+from konnectnxt.client import KonnectNxtClient
 from konnectnxt.demo.sandbox import Fault, Sandbox
+from konnectnxt.fetching import fetch_reports
 
 CASE = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 REPORT = {"status": "in_progress", "result": "pending", "checks": []}

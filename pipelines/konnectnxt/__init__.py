@@ -11,8 +11,9 @@ import dlt
 from dlt.extract import materialize_schema_item
 from dlt.sources import DltResource
 
-from .client import FetchOutcome, RequestCounters, fetch_reports
+from .client import FetchOutcome, RequestCounters
 from .every_404 import EveryAnswer404
+from .fetching import fetch_reports
 from .polling import PolledCase, PollingRules, RunStats, StoredChecks, poll_outcome
 from .progress import reported_as_they_come
 from .schedule import TrackedCase
