@@ -61,11 +61,9 @@ def existing_tables(warehouse: Warehouse) -> dict[str, set[str]]:
 def create_missing_tables(warehouse: Warehouse) -> None:
     """Every registered table, and every column the local schema knows, exists in the warehouse."""
     pipeline = warehouse.pipeline
-    unknown = [
-        table
-        for table in TABLES
-        if not pipeline.default_schema_name or table.name not in pipeline.default_schema.tables
-    ]
+    # Read once: dlt loads the schema from the working dir at each access.
+    known = set(pipeline.default_schema.tables) if pipeline.default_schema_name else set()
+    unknown = [table for table in TABLES if table.name not in known]
     if unknown:
         # Extracting empty tables teaches the local schema their columns; the package loads below.
         pipeline.extract(warehouse_tables(unknown), loader_file_format=LOADER_FILE_FORMAT)
