@@ -14,6 +14,7 @@ import pytest
 from conftest import InProcess, assert_no_duplicates
 from konnectnxt.forget import erase
 from konnectnxt.tables import TABLES
+from konnectnxt.warehouse_check import holds_the_local_state
 
 A = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 B = "6bc26096dfe54c44937b27063820dc28"
@@ -325,3 +326,17 @@ def test_a_raw_report_is_protected_exactly_where_the_report_tables_are(mode):
             }
 
         assert stored(from_raw.tables) == stored(from_rows.tables)
+
+
+def test_the_sync_with_the_warehouse_is_skipped_only_while_it_holds_the_working_dirs_state(in_process):
+    in_process.reports[A] = full_report()
+    in_process.poll(A)
+    warehouse = in_process.warehouse
+    assert holds_the_local_state(warehouse)
+    state_table = warehouse.client.make_qualified_table_name("_dlt_pipeline_state")
+    # Another checkout or host loaded another state since: the run syncs.
+    in_process.query(f"update {state_table} set version_hash = 'loaded-elsewhere'")
+    assert not holds_the_local_state(warehouse)
+    # No state there (a warehouse new, emptied or of another tool): the run syncs.
+    in_process.query(f"drop table {state_table}")
+    assert not holds_the_local_state(warehouse)
