@@ -7,14 +7,18 @@ forget) is tested here; the command-line contract is tested in test_pipeline_cli
 import hashlib
 import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from conftest import InProcess, assert_no_duplicates
+from konnectnxt import polling_state
 from konnectnxt.forget import erase
+from konnectnxt.polling_state import store_tracked_cases
+from konnectnxt.schedule import TrackedCase
 from konnectnxt.tables import TABLES
-from konnectnxt.warehouse_check import holds_the_local_state
+from konnectnxt.warehouse_check import holds_the_local_state, prepare_warehouse
 
 A = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
 B = "6bc26096dfe54c44937b27063820dc28"
@@ -340,3 +344,30 @@ def test_the_sync_with_the_warehouse_is_skipped_only_while_it_holds_the_working_
     # No state there (a warehouse new, emptied or of another tool): the run syncs.
     in_process.query(f"drop table {state_table}")
     assert not holds_the_local_state(warehouse)
+
+
+def test_tracked_cases_written_by_sql_or_by_a_load_package_read_back_the_same(in_process, monkeypatch):
+    prepare_warehouse(in_process.warehouse)
+    added = datetime(2026, 5, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    cases = [TrackedCase(case_id=case_id, source="flag", added_at=added) for case_id in (A, B)]
+    polled = replace(cases[0], last_polled_at=added, poll_step=3, last_error="HTTP 500", not_found_attempts=2)
+    columns = "case_id, source, added_at, last_polled_at, poll_step, last_error, not_found_attempts, untracked_at"
+
+    def stored() -> list[tuple]:
+        return in_process.query(f"select {columns} from konnectnxt.tracked_cases order by case_id")
+
+    def loads() -> int:
+        return count(in_process, "select count(*) from konnectnxt._dlt_loads")
+
+    before = loads()
+    store_tracked_cases(in_process.warehouse, [case.row() for case in cases])  # new ids, by SQL
+    store_tracked_cases(in_process.warehouse, [polled.row(), polled.row()])  # one row replaced
+    by_sql = stored()
+    assert loads() == before
+    in_process.query("delete from konnectnxt.tracked_cases")
+    monkeypatch.setattr(polling_state, "SQL_ROWS_AT_MOST", 0)  # every write a load package
+    store_tracked_cases(in_process.warehouse, [case.row() for case in cases])
+    store_tracked_cases(in_process.warehouse, [polled.row()])
+    assert loads() == before + 2
+    assert stored() == by_sql
+    assert [row[0] for row in by_sql] == sorted([A, B]) and {row[0]: row[4] for row in by_sql}[A] == 3

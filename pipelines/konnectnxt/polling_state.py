@@ -1,14 +1,18 @@
-"""Reads of the polling state kept in the warehouse: tracked cases, what scheduling needs, counts."""
+"""The polling state kept in the warehouse: reads (tracked cases, what scheduling needs, counts) and the
+small writes outside a run's fetch (new ids, comebacks, corrected poll times, untracking)."""
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from . import case_registry
 from .check_identity import StoredCheck, checks_from_rows
 from .schedule import FROM_CASES, TRACKED_CASE_COLUMNS, TrackedCase
 from .settings import TERMINAL_STATUSES
+from .table_spec import CASE_ID
 from .tables import CASES, CHECK_DOCUMENTS, CHECK_FIELDS, CHECKS, ENTRIES, TABLES, TRACKED_CASES
 from .warehouse import Warehouse
 
@@ -16,6 +20,23 @@ from .warehouse import Warehouse
 OPEN_CASE = "(t.last_status is null or lower(trim(t.last_status)) not in ({}))".format(
     ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
 )
+
+
+# Up to this many `tracked_cases` rows go in by SQL: below it that beats a load package (~0.2 s a run).
+SQL_ROWS_AT_MOST = 1000
+
+
+def store_tracked_cases(warehouse: Warehouse, rows: list[dict]) -> None:
+    """Replace these cases' `tracked_cases` rows, by SQL in one transaction when they are few, nothing is
+    pending (it would load after them) and the table has each of their columns; else as a load package."""
+    if (
+        len(rows) <= SQL_ROWS_AT_MOST
+        and not warehouse.pipeline.has_pending_data
+        and set().union(*rows) <= warehouse.existing_columns(TRACKED_CASES.name)
+    ):
+        warehouse.replace_rows(TRACKED_CASES.name, CASE_ID, rows)
+    else:
+        warehouse.load(case_registry(rows), log_level=logging.DEBUG)
 
 
 def known_case_ids(warehouse: Warehouse) -> set[str]:

@@ -36,6 +36,7 @@ from .polling_state import (
     read_not_found_cases,
     read_tracked_cases,
     read_untracked_cases,
+    store_tracked_cases,
     stored_checks,
     table_row_counts,
     tracked_case_counts,
@@ -179,7 +180,7 @@ def register(warehouse: Warehouse, batch: CaseIdBatch, report: RunReport, retry_
     if registrations or comebacks:
         logger.info("registering %d new case id(s), tracking %d again", len(registrations), len(comebacks))
         rows = [case.row() for case in registrations + list(comebacks.values())]
-        warehouse.load(case_registry(rows), log_level=logging.DEBUG)
+        store_tracked_cases(warehouse, rows)
     report.registered = len(registrations)
     report.revived = sorted(comebacks)
 
@@ -218,7 +219,7 @@ def pick_due(
             f"{len(corrected)} case(s) had poll times in the future (the clock was ahead when they were "
             "written); taken as now"
         )
-        warehouse.load(case_registry([case.row() for case in corrected]), log_level=logging.DEBUG)
+        store_tracked_cases(warehouse, [case.row() for case in corrected])
     report.tracked = tracked_case_counts(warehouse)
     return due_cases(
         [check.restored(case) for case in tracked],

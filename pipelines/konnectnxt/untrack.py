@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import case_registry
 from .case_ids import flag_case_ids
 from .config import load_configuration
 from .duckdb_file import duckdb_path, no_duckdb_file_yet
-from .polling_state import read_cases
+from .polling_state import read_cases, store_tracked_cases
 from .run_lock import run_lock
 from .schedule import untracked
 from .warehouse import lock_path, open_warehouse
@@ -58,5 +57,5 @@ def untrack_cases(pipeline_name: str, values: Sequence[str]) -> UntrackReport:
                 changed.append(untracked(case, now))
                 report.untracked.append(case_id)
         if changed:
-            warehouse.load(case_registry([case.row() for case in changed]), log_level=logging.DEBUG)
+            store_tracked_cases(warehouse, [case.row() for case in changed])
     return report

@@ -123,6 +123,16 @@ class Warehouse:
                 params = [value for values in part for value in values.values()]
                 self.query(f"insert into {{{table}}} ({columns}) values {', '.join([one_row] * len(part))}", *params)
 
+    def replace_rows(self, table: str, key: str, rows: list[dict[str, Any]]) -> None:
+        """Rows by SQL in one transaction, each replacing the row of its `key` as a merge load would."""
+        rows = list({row[key]: row for row in rows}.values())
+        column = self.client.escape_column_name(key)
+        with self.client.begin_transaction():
+            for start in range(0, len(rows), INSERT_BATCH_ROWS):
+                keys = [row[key] for row in rows[start : start + INSERT_BATCH_ROWS]]
+                self.query(f"delete from {{{table}}} where {column} in ({', '.join(['%s'] * len(keys))})", *keys)
+            self.insert_rows(table, rows)
+
     def load(
         self,
         data: Any,
