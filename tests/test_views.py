@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from conftest import Project
+from konnectnxt import views as views_module
 from konnectnxt.tables import TABLES
 from konnectnxt.views import View, ViewFailure, apply_views, load_views
 from konnectnxt.warehouse import Warehouse
@@ -224,3 +225,28 @@ def test_the_dataset_of_the_views_is_the_warehouse_dataset(postgres_warehouse: W
         "('pg_catalog', 'information_schema') order by table_name",
     )
     assert rows == [(POSTGRES_DATASET, name) for name in VIEW_NAMES]
+
+
+def test_a_view_as_this_version_makes_it_is_left_alone_and_any_other_is_made_again(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+):
+    made: list[str] = []
+    create_or_replace = views_module._create_or_replace
+
+    def recording(client, view, dialect):
+        made.append(view.name)
+        create_or_replace(client, view, dialect)
+
+    monkeypatch.setattr(views_module, "_create_or_replace", recording)
+    client = warehouse.client
+    for name in VIEW_NAMES:
+        client.execute_sql(f"drop view if exists {client.make_qualified_table_name(name)}")
+    assert apply_views(warehouse) == [] and made == VIEW_NAMES
+    made.clear()
+    assert apply_views(warehouse) == [] and made == []
+    # Someone's own definition under a view's name, another dropped: both made again as this version does.
+    client.execute_sql(f"drop view {client.make_qualified_table_name('sla_breaches')}")
+    client.execute_sql(f"drop view {client.make_qualified_table_name('case_overview')}")
+    client.execute_sql(f"create view {client.make_qualified_table_name('case_overview')} as select 1 as case_id")
+    assert apply_views(warehouse) == [] and made == ["case_overview", "sla_breaches"]
+    assert query(warehouse, "select * from {case_overview}")[0] == CASE_OVERVIEW_COLUMNS

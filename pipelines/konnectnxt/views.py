@@ -6,6 +6,7 @@ after `use konnectnxt`. Creating a view qualifies every table with the destinati
 qualified name (dataset, and catalog where it has one) and writes the query in its dialect.
 """
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from .warehouse import Warehouse
 logger = logging.getLogger("bgv")
 VIEWS_DIR = Path(__file__).parent / "views"
 SOURCE_DIALECT = "duckdb"
+# How a view comment made by this pipeline starts; the rest says which definition it is.
+SIGNED = "bgv-warehouse view "
 
 QualifiedName = Callable[[str], str]
 """A table or view name -> its qualified, quoted name in the destination's dialect (`"konnectnxt"."cases"`)."""
@@ -47,6 +50,11 @@ class View:
             expression=self._qualified_query(dialect, qualified_name),
         )
         return _sql(create, dialect)
+
+    def signature(self, dialect: str, qualified_name: QualifiedName) -> str:
+        """What its create statement is made of (the query, where, the dialect, sqlglot's version)."""
+        made_of = "\0".join([sqlglot.__version__, dialect, qualified_name(self.name), self.query])
+        return SIGNED + hashlib.sha256(made_of.encode()).hexdigest()[:16]
 
     def drop_sql(self, dialect: str, qualified_name: QualifiedName) -> str:
         drop = exp.Drop(tables=[exp.to_table(qualified_name(self.name), dialect=dialect)], kind="VIEW", exists=True)
@@ -77,21 +85,49 @@ def load_views(directory: Path = VIEWS_DIR) -> list[View]:
 
 
 def apply_views(warehouse: Warehouse, views: Sequence[View] | None = None) -> list[ViewFailure]:
-    """(Re)create every view in the warehouse's dataset; returns those that failed, each logged as a warning.
+    """(Re)create every view of the warehouse's dataset not as this version makes it; returns those that
+    failed, each logged as a warning.
 
-    A failed view does not stop the others: the data is loaded already.
+    A view made by this version carries its signature as its comment (DuckDB, PostgreSQL) and is left
+    as it is: making the SQL of five views took a run 60 ms. A failed view does not stop the others:
+    the data is loaded already.
     """
     client = warehouse.client
     dialect = client.capabilities.sqlglot_dialect or SOURCE_DIALECT
+    signed = _signatures(warehouse)
     failures = []
     for view in load_views() if views is None else views:
+        signature = view.signature(dialect, client.make_qualified_table_name)
+        if signed.get(view.name) == signature:
+            continue
         try:
             _create_or_replace(client, view, dialect)
+            if _signatures_query(warehouse):
+                client.execute_sql(f"comment on view {client.make_qualified_table_name(view.name)} is '{signature}'")
         except Exception as exc:  # noqa: BLE001 - any failure is reported per view
             failure = ViewFailure(view.name, cause_line(exc))
             logger.warning("view %s not created: %s", failure.view, failure.message)
             failures.append(failure)
     return failures
+
+
+def _signatures_query(warehouse: Warehouse) -> str | None:
+    """The query of the dataset's view comments, on the destinations that have them."""
+    if warehouse.is_duckdb:
+        return "select view_name, comment from duckdb_views() where database_name = current_database() and schema_name = %s"
+    if warehouse.pipeline.destination.destination_type.endswith(".postgres"):
+        return (
+            "select c.relname, obj_description(c.oid, 'pg_class') from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'v' and n.nspname = %s"
+        )
+    return None
+
+
+def _signatures(warehouse: Warehouse) -> dict[str, str]:
+    """View name -> its comment, where it is a signature."""
+    sql = _signatures_query(warehouse)
+    rows = warehouse.query(sql, warehouse.dataset) if sql else []
+    return {name: comment for name, comment in rows if comment and comment.startswith(SIGNED)}
 
 
 def _create_or_replace(client: SqlClientBase[Any], view: View, dialect: str) -> None:
