@@ -25,6 +25,8 @@ VIEWS_DIR = Path(__file__).parent / "views"
 SOURCE_DIALECT = "duckdb"
 # How a view comment made by this pipeline starts; the rest says which definition it is.
 SIGNED = "bgv-warehouse view "
+# The code that turns a query into a create statement: a view made by other code is made again.
+MADE_BY = sqlglot.__version__ + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 QualifiedName = Callable[[str], str]
 """A table or view name -> its qualified, quoted name in the destination's dialect (`"konnectnxt"."cases"`)."""
@@ -52,8 +54,8 @@ class View:
         return _sql(create, dialect)
 
     def signature(self, dialect: str, qualified_name: QualifiedName) -> str:
-        """What its create statement is made of (the query, where, the dialect, sqlglot's version)."""
-        made_of = "\0".join([sqlglot.__version__, dialect, qualified_name(self.name), self.query])
+        """What its create statement is made of: the query, where, the dialect, the code making it."""
+        made_of = "\0".join([MADE_BY, dialect, qualified_name(self.name), self.query])
         return SIGNED + hashlib.sha256(made_of.encode()).hexdigest()[:16]
 
     def drop_sql(self, dialect: str, qualified_name: QualifiedName) -> str:
