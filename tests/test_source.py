@@ -14,6 +14,7 @@ import pytest
 
 from conftest import InProcess, assert_no_duplicates
 from konnectnxt import polling_state
+from konnectnxt.errors import DestinationError
 from konnectnxt.forget import erase
 from konnectnxt.polling_state import store_tracked_cases
 from konnectnxt.schedule import TrackedCase
@@ -371,3 +372,18 @@ def test_tracked_cases_written_by_sql_or_by_a_load_package_read_back_the_same(in
     assert loads() == before + 2
     assert stored() == by_sql
     assert [row[0] for row in by_sql] == sorted([A, B]) and {row[0]: row[4] for row in by_sql}[A] == 3
+
+
+def test_tracked_cases_the_database_refuses_by_sql_go_in_as_a_load_package(in_process, monkeypatch):
+    # A full disk refuses the SQL write; its rows then go into a package, which a full disk leaves pending.
+    prepare_warehouse(in_process.warehouse)
+    warehouse = in_process.warehouse
+
+    def refused(*args):
+        raise DestinationError("cannot read the warehouse at test: No space left on device")
+
+    monkeypatch.setattr(warehouse, "replace_rows", refused)
+    loads = count(in_process, "select count(*) from konnectnxt._dlt_loads")
+    store_tracked_cases(warehouse, [TrackedCase(case_id=A, source="flag", added_at=datetime.now(UTC)).row()])
+    assert in_process.query("select case_id from konnectnxt.tracked_cases") == [(A,)]
+    assert count(in_process, "select count(*) from konnectnxt._dlt_loads") == loads + 1

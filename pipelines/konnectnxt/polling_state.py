@@ -34,7 +34,9 @@ def store_tracked_cases(warehouse: Warehouse, rows: list[dict]) -> None:
         and not warehouse.pipeline.has_pending_data
         and set().union(*rows) <= warehouse.existing_columns(TRACKED_CASES.name)
     ):
-        warehouse.replace_rows(TRACKED_CASES.name, CASE_ID, rows)
+        warehouse.by_sql_else_load(
+            lambda: warehouse.replace_rows(TRACKED_CASES.name, CASE_ID, rows), case_registry(rows)
+        )
     else:
         warehouse.load(case_registry(rows), log_level=logging.DEBUG)
 

@@ -80,8 +80,12 @@ def record_schema_changes(warehouse: Warehouse, load_info: Any, run_id: str) -> 
     changes = with_cases_that_brought_them(warehouse, schema_changes(updates, run_id, datetime.now(UTC)))
     rows = [change.row() for change in changes]
     if rows and set(rows[0]) <= warehouse.existing_columns(SCHEMA_CHANGES.name):
-        with warehouse.client.begin_transaction():
-            warehouse.insert_rows(SCHEMA_CHANGES.name, rows)
+
+        def by_sql() -> None:
+            with warehouse.client.begin_transaction():
+                warehouse.insert_rows(SCHEMA_CHANGES.name, rows)
+
+        warehouse.by_sql_else_load(by_sql, schema_change_record(rows))
     elif rows:
         warehouse.load(schema_change_record(rows), log_level=logging.DEBUG)
     return changes

@@ -133,6 +133,15 @@ class Warehouse:
                 self.query(f"delete from {{{table}}} where {column} in ({', '.join(['%s'] * len(keys))})", *keys)
             self.insert_rows(table, rows)
 
+    def by_sql_else_load(self, write: Callable[[], None], data: Any) -> None:
+        """`write` (SQL in one transaction); when the database refuses it (a full disk), `data` as a load
+        package instead, which stays pending for the next run when it cannot load either."""
+        try:
+            write()
+        except DestinationError:
+            logger.debug("writing by SQL failed; loading a package instead", exc_info=True)
+            self.load(data, log_level=logging.DEBUG)
+
     def load(
         self,
         data: Any,
