@@ -345,6 +345,8 @@ def test_the_sync_with_the_warehouse_is_skipped_only_while_it_holds_the_working_
     # No state there (a warehouse new, emptied or of another tool): the run syncs.
     in_process.query(f"drop table {state_table}")
     assert not holds_the_local_state(warehouse)
+    in_process.poll(A)  # the connection that asked for the missing table still serves a run
+    assert count(in_process, "select count(*) from konnectnxt.cases") == 1
 
 
 def test_tracked_cases_written_by_sql_or_by_a_load_package_read_back_the_same(in_process, monkeypatch):
