@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import InProcess, assert_no_duplicates
-from konnectnxt import polling_state
+from konnectnxt import warehouse as warehouse_module
 from konnectnxt.errors import DestinationError
 from konnectnxt.forget import erase
 from konnectnxt.polling_state import store_tracked_cases
@@ -368,7 +368,7 @@ def test_tracked_cases_written_by_sql_or_by_a_load_package_read_back_the_same(in
     by_sql = stored()
     assert loads() == before
     in_process.query("delete from konnectnxt.tracked_cases")
-    monkeypatch.setattr(polling_state, "SQL_ROWS_AT_MOST", 0)  # every write a load package
+    monkeypatch.setattr(warehouse_module, "SQL_ROWS_AT_MOST", 0)  # every write a load package
     store_tracked_cases(in_process.warehouse, [case.row() for case in cases])
     store_tracked_cases(in_process.warehouse, [polled.row()])
     assert loads() == before + 2
@@ -384,7 +384,7 @@ def test_tracked_cases_the_database_refuses_by_sql_go_in_as_a_load_package(in_pr
     def refused(*args):
         raise DestinationError("cannot read the warehouse at test: No space left on device")
 
-    monkeypatch.setattr(warehouse, "replace_rows", refused)
+    monkeypatch.setattr(warehouse, "insert_rows", refused)
     loads = count(in_process, "select count(*) from konnectnxt._dlt_loads")
     store_tracked_cases(warehouse, [TrackedCase(case_id=A, source="flag", added_at=datetime.now(UTC)).row()])
     assert in_process.query("select case_id from konnectnxt.tracked_cases") == [(A,)]

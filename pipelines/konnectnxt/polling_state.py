@@ -1,7 +1,6 @@
 """The polling state kept in the warehouse: reads (tracked cases, what scheduling needs, counts) and the
 small writes outside a run's fetch (new ids, comebacks, corrected poll times, untracking)."""
 
-import logging
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
@@ -22,23 +21,9 @@ OPEN_CASE = "(t.last_status is null or lower(trim(t.last_status)) not in ({}))".
 )
 
 
-# Up to this many `tracked_cases` rows go in by SQL: below it that beats a load package (~0.2 s a run).
-SQL_ROWS_AT_MOST = 1000
-
-
 def store_tracked_cases(warehouse: Warehouse, rows: list[dict]) -> None:
-    """Replace these cases' `tracked_cases` rows, by SQL in one transaction when they are few, nothing is
-    pending (it would load after them) and the table has each of their columns; else as a load package."""
-    if (
-        len(rows) <= SQL_ROWS_AT_MOST
-        and not warehouse.pipeline.has_pending_data
-        and set().union(*rows) <= warehouse.existing_columns(TRACKED_CASES.name)
-    ):
-        warehouse.by_sql_else_load(
-            lambda: warehouse.replace_rows(TRACKED_CASES.name, CASE_ID, rows), case_registry(rows)
-        )
-    else:
-        warehouse.load(case_registry(rows), log_level=logging.DEBUG)
+    """Replace these cases' `tracked_cases` rows: by SQL when they are few, else as a load package."""
+    warehouse.write(TRACKED_CASES.name, rows, case_registry(rows), key=CASE_ID)
 
 
 def known_case_ids(warehouse: Warehouse) -> set[str]:

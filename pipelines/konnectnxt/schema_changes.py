@@ -8,7 +8,6 @@ upgrade adding one), are not changes of the vendor's format. On a new warehouse 
 vendor keys are new columns: the first record of the vendor's shape.
 """
 
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -73,21 +72,14 @@ def summary_lines(changes: list[SchemaChange]) -> list[str]:
 def record_schema_changes(warehouse: Warehouse, load_info: Any, run_id: str) -> list[SchemaChange]:
     """The changes the load behind `load_info` made, each with a case holding it, written to `schema_changes`.
 
-    By SQL in one transaction, rather than a load package that cost a sixth of a small run (every new
-    warehouse has changes); through dlt while the table lacks a column (an older version made it).
+    By SQL rather than a load package that cost a sixth of a small run (every new warehouse has
+    changes), when `Warehouse.write` can.
     """
     updates = [package.schema_update for package in getattr(load_info, "load_packages", None) or []]
     changes = with_cases_that_brought_them(warehouse, schema_changes(updates, run_id, datetime.now(UTC)))
     rows = [change.row() for change in changes]
-    if rows and set(rows[0]) <= warehouse.existing_columns(SCHEMA_CHANGES.name):
-
-        def by_sql() -> None:
-            with warehouse.client.begin_transaction():
-                warehouse.insert_rows(SCHEMA_CHANGES.name, rows)
-
-        warehouse.by_sql_else_load(by_sql, schema_change_record(rows))
-    elif rows:
-        warehouse.load(schema_change_record(rows), log_level=logging.DEBUG)
+    if rows:
+        warehouse.write(SCHEMA_CHANGES.name, rows, schema_change_record(rows))
     return changes
 
 

@@ -96,7 +96,8 @@ def apply_views(warehouse: Warehouse, views: Sequence[View] | None = None) -> li
     """
     client = warehouse.client
     dialect = client.capabilities.sqlglot_dialect or SOURCE_DIALECT
-    signed = _signatures(warehouse)
+    comments = _comments_query(warehouse)
+    signed = _signatures(warehouse, comments) if comments else {}
     failures = []
     for view in load_views() if views is None else views:
         signature = view.signature(dialect, client.make_qualified_table_name)
@@ -104,7 +105,7 @@ def apply_views(warehouse: Warehouse, views: Sequence[View] | None = None) -> li
             continue
         try:
             _create_or_replace(client, view, dialect)
-            if _signatures_query(warehouse):
+            if comments:
                 client.execute_sql(f"comment on view {client.make_qualified_table_name(view.name)} is '{signature}'")
         except Exception as exc:  # noqa: BLE001 - any failure is reported per view
             failure = ViewFailure(view.name, cause_line(exc))
@@ -113,7 +114,7 @@ def apply_views(warehouse: Warehouse, views: Sequence[View] | None = None) -> li
     return failures
 
 
-def _signatures_query(warehouse: Warehouse) -> str | None:
+def _comments_query(warehouse: Warehouse) -> str | None:
     """The query of the dataset's view comments, on the destinations that have them."""
     if warehouse.is_duckdb:
         return "select view_name, comment from duckdb_views() where database_name = current_database() and schema_name = %s"
@@ -125,10 +126,9 @@ def _signatures_query(warehouse: Warehouse) -> str | None:
     return None
 
 
-def _signatures(warehouse: Warehouse) -> dict[str, str]:
+def _signatures(warehouse: Warehouse, comments_query: str) -> dict[str, str]:
     """View name -> its comment, where it is a signature."""
-    sql = _signatures_query(warehouse)
-    rows = warehouse.query(sql, warehouse.dataset) if sql else []
+    rows = warehouse.query(comments_query, warehouse.dataset)
     return {name: comment for name, comment in rows if comment and comment.startswith(SIGNED)}
 
 
