@@ -17,7 +17,7 @@ from .fetching import fetch_reports
 from .polling import PolledCase, PollingRules, RunStats, StoredChecks, poll_outcome
 from .progress import reported_as_they_come
 from .schedule import TrackedCase
-from .schema_settings import keep_values_as_sent
+from .schema_settings import declared_table, keep_values_as_sent
 from .settings import EVERY_404_MIN_ANSWERS, POLLED_BATCH_SIZE, SOURCE_NAME
 from .table_spec import TOMBSTONE_COLUMN, Table
 from .tables import (
@@ -159,9 +159,13 @@ def run_record(row: dict[str, Any], sla_days: dict[str, float], report_timezone:
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def warehouse_tables(tables: Sequence[Table]) -> Sequence[DltResource]:
-    """The given tables, created empty: a new or incomplete warehouse gets every table at once."""
+    """The given tables in the schema, with no rows and no resource: a new or incomplete warehouse gets
+    every table at once (`create_missing_tables`); the package holds dlt's state, when it changed."""
     keep_values_as_sent()
-    return [dlt.resource([materialize_schema_item()], **table.resource_hints()) for table in tables]
+    schema = dlt.current.source_schema()
+    for table in tables:
+        schema.update_table(declared_table(table))
+    return []
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)

@@ -88,7 +88,7 @@ def create_missing_tables(warehouse: Warehouse) -> None:
     known = set(pipeline.default_schema.tables) if pipeline.default_schema_name else set()
     unknown = [table for table in TABLES if table.name not in known]
     if unknown:
-        # Extracting empty tables teaches the local schema their columns; the package loads below.
+        # Teaches the local schema their columns; a new working dir's state goes in a package loaded below.
         pipeline.extract(warehouse_tables(unknown), loader_file_format=LOADER_FILE_FORMAT)
         pipeline.normalize()
     existing = existing_tables(warehouse)
