@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import dlt
-from dlt.extract import materialize_schema_item
 from dlt.sources import DltResource
 
 from .client import FetchOutcome, RequestCounters
@@ -21,7 +20,6 @@ from .schema_settings import declared_table, keep_values_as_sent
 from .settings import EVERY_404_MIN_ANSWERS, POLLED_BATCH_SIZE, SOURCE_NAME
 from .table_spec import TOMBSTONE_COLUMN, Table
 from .tables import (
-    ALWAYS_CREATED,
     FORGOTTEN_CASES,
     REPORT_SETTINGS,
     RUNS,
@@ -112,8 +110,8 @@ def table_rows(batch: list[PolledCase], table: Table, vendor_columns: VendorColu
     """One table's rows of a batch of polled cases, vendor keys past the limit in `vendor_overflow`.
 
     In a snapshot table a fetched case whose new snapshot has no rows gets a tombstone: a hard-delete
-    row that removes its old rows and is never inserted. Tables users query before any row exists
-    are created on the first load with an empty marker.
+    row that removes its old rows and is never inserted. No rows, no file: every table exists before
+    a run loads anything (`warehouse_check.create_missing_tables`).
     """
     rows: list[dict[str, Any]] = []
     for polled in batch:
@@ -123,8 +121,6 @@ def table_rows(batch: list[PolledCase], table: Table, vendor_columns: VendorColu
         rows.extend(case_rows)
     if rows:
         yield vendor_columns.place(table, rows) if vendor_columns else rows
-    elif table in ALWAYS_CREATED:
-        yield materialize_schema_item()
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)

@@ -288,5 +288,3 @@ TABLES = Registry(
         SCHEMA_CHANGES,
     )
 )
-# Tables created on the first load even when empty, so users can query them before any row exists.
-ALWAYS_CREATED = (CASE_STATUS_HISTORY, CHECK_STATUS_HISTORY, FETCH_ERRORS)
