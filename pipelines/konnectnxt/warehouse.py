@@ -129,12 +129,13 @@ class Warehouse:
         rows = list({row[key]: row for row in rows}.values()) if key else rows
         existing = self.existing_columns(table)
         if len(rows) <= SQL_ROWS_AT_MOST and not self.pipeline.has_pending_data and set().union(*rows) <= existing:
+            keys = [row[key] for row in rows] if key else []
             try:
                 with self.client.begin_transaction():
-                    for start in range(0, len(rows) if key else 0, INSERT_BATCH_ROWS):
-                        keys = [row[key] for row in rows[start : start + INSERT_BATCH_ROWS]]
-                        where = f"{self.client.escape_column_name(key)} in ({', '.join(['%s'] * len(keys))})"
-                        self.query(f"delete from {{{table}}} where {where}", *keys)
+                    for start in range(0, len(keys), INSERT_BATCH_ROWS):
+                        part = keys[start : start + INSERT_BATCH_ROWS]
+                        where = f"{self.client.escape_column_name(key)} in ({', '.join(['%s'] * len(part))})"
+                        self.query(f"delete from {{{table}}} where {where}", *part)
                     self.insert_rows(table, rows, existing)
                 return
             except DestinationError:
