@@ -15,6 +15,7 @@ Run as a script, this module is the server: it reads one JSON request per line o
 answers with the child's pid, then its exit code.
 """
 
+import ast
 import atexit
 import gc
 import json
@@ -43,21 +44,14 @@ PREIMPORTED = [
     "pyarrow",
     "pyarrow.parquet",
     "pandas",
-    # imported on first use in a run: the views' SQL dialect, dlt's helpers, bgv.py's other commands
+    # imported on first use in a run: the views' SQL dialect, dlt's helpers (bgv.py's own imports: below)
     "sqlglot.dialects.duckdb",
     "pyarrow.pandas_compat",
     "dlt.common.libs.pyarrow",
     "dlt.sources.helpers.requests",
     "dlt.common.normalizers.json.relational_no_coercion",
     "pendulum.locales.en.locale",
-    "bgv_dlt_context",
-    "konnectnxt.config_help",
     "konnectnxt.reading",
-    "konnectnxt.rebuild",
-    "konnectnxt.reset",
-    "konnectnxt.status",
-    "konnectnxt.summary",
-    "konnectnxt.untrack",
     # a run into PostgreSQL
     "psycopg2",
     "dlt.destinations.impl.postgres.postgres",
@@ -139,9 +133,15 @@ def _child(request: dict) -> None:
         os._exit(code)
 
 
+def bgv_imports() -> list[str]:
+    """The modules `pipelines/bgv.py` imports, read from its source: importing it would run its setup."""
+    tree = ast.parse(BGV_SCRIPT.read_text(encoding="utf-8"))
+    return [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+
+
 def serve() -> None:
     sys.path.insert(0, str(REPO_ROOT / "pipelines"))
-    for module in PREIMPORTED:
+    for module in PREIMPORTED + bgv_imports():
         __import__(module)
     gc.collect()
     gc.freeze()
