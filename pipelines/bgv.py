@@ -19,6 +19,7 @@ exit codes:
 """
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, raise_terminated)
     # A background job of a non-interactive shell starts with SIGINT ignored: Ctrl-C / kill -INT must still end the run.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: every thread's stack on stderr, for a run that seems stuck
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = parse_args(argv)
     configure_logging(args.verbose)
     request = RunRequest(

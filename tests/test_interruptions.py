@@ -4,19 +4,33 @@ import os
 import re
 import signal
 import stat
+import subprocess
 import time
 
 import duckdb
 import pytest
 from test_reliability import wait_for_line
 
-from conftest import Project, ids, ids_file, serve_cases
+from conftest import TEST_API_KEY, Project, ids, ids_file, serve_cases
 
 A, B = "a" * 32, "b" * 32
 
 
 def count(project: Project, sql: str) -> int:
     return project.query(sql)[0][0]
+
+
+def communicate_or_dump_stacks(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """The process's output once it ends; if it does not within `timeout`, fail with its threads' stacks
+    (the CLI prints them on SIGUSR1), so that a run stuck after a signal says where."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"the run did not end within {timeout} s; its stacks:\n{stderr[-20000:]}")
 
 
 def test_terminal_statuses_are_recognised_in_any_case_and_spacing(project, sandbox):
@@ -76,7 +90,7 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors
         while len(sandbox.requests) < started + 6 and time.monotonic() < deadline:
             time.sleep(0.01)
         process.send_signal(sig)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = communicate_or_dump_stacks(process, timeout=60)
         sandbox.latency = 0
         assert process.returncode == code, stderr
         assert stderr.strip().splitlines()[-1].endswith("bgv: interrupted"), stderr
@@ -90,6 +104,24 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors
         assert (
             not {r.case_id for r in sandbox.requests[again_from:]} & asked
         )  # within min_poll_interval: not asked again
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_run_goes_on(project, sandbox):
+    case_ids = ids(12)
+    serve_cases(sandbox, case_ids)
+    sandbox.latency = 0.25
+    process = project.start("--cases-file", ids_file(project, case_ids), env={"SOURCES__KONNECTNXT__WORKERS": "2"})
+    deadline = time.monotonic() + 60
+    while len(sandbox.requests) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGUSR1)
+    _, stderr = communicate_or_dump_stacks(process, timeout=60)
+    assert process.returncode == 0, stderr
+    stacks = stderr[stderr.index("Thread 0x") :]
+    assert stacks.count("Thread 0x") + stacks.count("Current thread 0x") >= 3, stderr  # main and 2 fetch workers
+    assert "fetch_report" in stacks and "bgv.py" in stacks, stderr
+    assert TEST_API_KEY not in stderr
+    assert count(project, "select count(*) from konnectnxt.cases") == len(case_ids)
 
 
 @pytest.mark.parametrize("moment", ["erasing", "rewriting"])
