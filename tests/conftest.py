@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -151,6 +152,13 @@ class Project:
         return path
 
 
+def wait_for_requests(sandbox: Sandbox, count: int, timeout: float = 60) -> None:
+    """Until the sandbox has received `count` requests (or `timeout` passed): a signal then lands mid-fetch."""
+    deadline = time.monotonic() + timeout
+    while len(sandbox.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 _READER: list[duckdb.DuckDBPyConnection] = []
 
 
@@ -165,8 +173,8 @@ def read_duckdb_file(path: Path, sql: str) -> list[tuple]:
     if not _READER:
         _READER.append(duckdb.connect(":memory:"))
     reader = _READER[0]
-    catalog = '"' + path.stem.replace('"', '""') + '"'
-    reader.execute(f"attach '{str(path).replace(chr(39), chr(39) * 2)}' as {catalog} (read_only)")
+    catalog, literal = '"' + path.stem.replace('"', '""') + '"', str(path).replace("'", "''")
+    reader.execute(f"attach '{literal}' as {catalog} (read_only)")
     try:
         reader.execute(f"use {catalog}")
         return reader.sql(sql).fetchall()

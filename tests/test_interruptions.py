@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from test_reliability import wait_for_line
 
-from conftest import TEST_API_KEY, Project, ids, ids_file, serve_cases
+from conftest import TEST_API_KEY, Project, ids, ids_file, serve_cases, wait_for_requests
 
 A, B = "a" * 32, "b" * 32
 
@@ -86,9 +86,7 @@ def test_ctrl_c_and_sigterm_exit_130_and_143_record_the_run_and_keep_the_vendors
         sandbox.latency = 0.25  # 40 cases take 5 s at 2 workers: the signal lands while fetching
         started = len(sandbox.requests)
         process = project.start("--all-open", env=polite)
-        deadline = time.monotonic() + 60
-        while len(sandbox.requests) < started + 6 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_requests(sandbox, started + 6)
         process.send_signal(sig)
         _, stderr = communicate_or_dump_stacks(process, timeout=60)
         sandbox.latency = 0
@@ -111,9 +109,7 @@ def test_sigusr1_prints_every_threads_stack_and_the_run_goes_on(project, sandbox
     serve_cases(sandbox, case_ids)
     sandbox.latency = 0.25
     process = project.start("--cases-file", ids_file(project, case_ids), env={"SOURCES__KONNECTNXT__WORKERS": "2"})
-    deadline = time.monotonic() + 60
-    while len(sandbox.requests) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_requests(sandbox, 4)
     process.send_signal(signal.SIGUSR1)
     _, stderr = communicate_or_dump_stacks(process, timeout=60)
     assert process.returncode == 0, stderr

@@ -16,7 +16,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import TEST_API_KEY, FakeClock, Project, ids, ids_file, new_project, serve_cases, snapshot
+from conftest import (
+    TEST_API_KEY,
+    FakeClock,
+    Project,
+    ids,
+    ids_file,
+    new_project,
+    serve_cases,
+    snapshot,
+    wait_for_requests,
+)
 from konnectnxt.demo.sandbox import Fault, Sandbox
 from konnectnxt.settings import NOT_FOUND_MIN_ATTEMPTS
 
@@ -339,9 +349,7 @@ def test_a_run_killed_at_any_step_loses_and_duplicates_nothing(project, sandbox,
     sandbox.latency = 0.01
     process = project.start("--cases-file", ids_file(project, case_ids))
     if step == "fetching":
-        deadline = time.monotonic() + 60
-        while len(sandbox.requests) < 30 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_for_requests(sandbox, 30)
     elif step == "normalize":
         wait_for_line(process, r"INFO bgv: normalizing")
     else:
@@ -366,9 +374,7 @@ def test_a_second_run_exits_2_while_the_first_runs_and_a_dead_runs_lock_is_taken
     serve_cases(sandbox, case_ids)
     sandbox.latency = 0.3
     first = project.start("--cases-file", ids_file(project, case_ids), env={"SOURCES__KONNECTNXT__WORKERS": "1"})
-    deadline = time.monotonic() + 60
-    while not sandbox.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_requests(sandbox, 1)
     second = project.run("--all-open")
     assert second.returncode == 2
     assert re.search(rf"another run is in progress: host \S+ pid {first.pid} since \d{{4}}-\d\d-\d\dT", second.stderr)
