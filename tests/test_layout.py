@@ -7,6 +7,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipelines" / "konnectnxt"
 # Modules that must not need dlt: the pure transform, the polling core and what they use.
 DLT_FREE = {
     "answers",
+    "bookkeeping_rows",
     "case_ids",
     "check_identity",
     "clock_skew",

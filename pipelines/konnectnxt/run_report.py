@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from . import run_record
+from .bookkeeping_rows import RunRecord
 from .config import KonnectNxtConfiguration
 from .duckdb_file import no_duckdb_file_yet
 from .errors import EXIT_OK, EXIT_PARTIAL, BgvError, NoSpaceLeft, no_space_left
@@ -13,7 +14,7 @@ from .polling import RunStats
 from .redaction import redact
 from .run_lock import run_lock
 from .settings import DATASET_NAME
-from .tables import REPORT_SETTINGS, RUNS, SLA_TARGETS, RunRecord
+from .tables import REPORT_SETTINGS, RUNS, SLA_TARGETS
 from .warehouse import Warehouse, lock_path, open_warehouse
 from .warehouse_check import remember_run
 

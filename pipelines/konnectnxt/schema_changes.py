@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import schema_change_record
+from .bookkeeping_rows import SchemaChange
 from .table_spec import CASE_ID, TOMBSTONE_COLUMN
-from .tables import SCHEMA_CHANGES, TABLES, SchemaChange
+from .tables import SCHEMA_CHANGES, TABLES
 from .vendor_overflow import VendorColumnLimit
 from .warehouse import Warehouse
 from .warehouse_check import existing_tables
