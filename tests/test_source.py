@@ -10,9 +10,11 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import dlt
 import pytest
 
 from conftest import InProcess, assert_no_duplicates
+from konnectnxt import run as run_module
 from konnectnxt import warehouse as warehouse_module
 from konnectnxt.errors import DestinationError
 from konnectnxt.forget import erase
@@ -389,3 +391,24 @@ def test_tracked_cases_the_database_refuses_by_sql_go_in_as_a_load_package(in_pr
     store_tracked_cases(warehouse, [TrackedCase(case_id=A, source="flag", added_at=datetime.now(UTC)).row()])
     assert in_process.query("select case_id from konnectnxt.tracked_cases") == [(A,)]
     assert count(in_process, "select count(*) from konnectnxt._dlt_loads") == loads + 1
+
+
+def test_a_polling_state_that_fails_to_extract_leaves_none_of_the_runs_data_pending(in_process, monkeypatch):
+    # The fetched rows' package is extracted first; when the polling state's extract fails, both go.
+    @dlt.resource(name="tracked_cases")
+    def failing_polling_state():
+        raise OSError("the polling state could not be written")
+        yield
+
+    in_process.reports[A] = report("in_progress", "pending", [check("criminal")])
+    with monkeypatch.context() as patch, pytest.raises(Exception, match="the polling state could not be written"):
+        patch.setattr(run_module, "case_registry", lambda rows: failing_polling_state())
+        in_process.poll(A)
+    assert not in_process.warehouse.pipeline.has_pending_data
+    assert count(in_process, "select count(*) from konnectnxt.cases") == 0
+    assert in_process.query("select report_hash from konnectnxt.tracked_cases") == [(None,)]
+
+    in_process.poll(A)
+    assert in_process.query("select case_id, status from konnectnxt.cases") == [(A, "in_progress")]
+    assert in_process.query("select report_hash is not null from konnectnxt.tracked_cases") == [(True,)]
+    assert_no_duplicates(in_process)

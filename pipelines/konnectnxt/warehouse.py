@@ -165,7 +165,7 @@ class Warehouse:
                 try:
                     pipeline.extract(later, loader_file_format=self.loader_file_format)
                 except BaseException:
-                    pipeline.drop_pending_packages()  # all of the run's data, or none of it
+                    pipeline.abort_packages()  # all of the run's data, or none of it
                     raise
             logger.log(log_level, "normalizing")
             pipeline.normalize(workers=normalize_workers)
