@@ -20,7 +20,7 @@ from konnectnxt.errors import DestinationError
 from konnectnxt.forget import erase
 from konnectnxt.polling_state import store_tracked_cases
 from konnectnxt.schedule import TrackedCase
-from konnectnxt.tables import TABLES
+from konnectnxt.tables import TABLES, TRACKED_CASES
 from konnectnxt.warehouse_check import holds_the_local_state, prepare_warehouse
 
 A = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"
@@ -395,7 +395,7 @@ def test_tracked_cases_the_database_refuses_by_sql_go_in_as_a_load_package(in_pr
 
 def test_a_polling_state_that_fails_to_extract_leaves_none_of_the_runs_data_pending(in_process, monkeypatch):
     # The fetched rows' package is extracted first; when the polling state's extract fails, both go.
-    @dlt.resource(name="tracked_cases")
+    @dlt.resource(name=TRACKED_CASES.name)
     def failing_polling_state():
         raise OSError("the polling state could not be written")
         yield
